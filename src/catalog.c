@@ -1,0 +1,241 @@
+/*-------------------------------------------------------------------------
+ *
+ * catalog.c
+ *		Access to the plan catalog: the catalog session, the plan row lock,
+ *		status and privilege checks, phase names and argument checks.
+ *
+ * The phase_* functions are not SECURITY DEFINER, because they need to know
+ * who called them: the plan owner is current_user at creation, and the
+ * history records current_user as role.  They read and write the catalog
+ * inside a catalog session instead, which runs as the extension owner with
+ * search_path pinned to pg_catalog, pg_temp and as a security-restricted
+ * operation, exactly what a SECURITY DEFINER function with a pinned
+ * search_path would do, but scoped to the catalog work.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/indexing.h"
+#include "catalog/pg_extension.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/guc.h"
+#include "utils/rel.h"
+
+#include "phased_change.h"
+
+static const char *const phase_names[] = {NULL, "expand", "migrate", "contract", "cleanup"};
+
+/*
+ * caller_identify
+ *		Capture the role calling a phase_* function, before any switch.
+ */
+Caller
+caller_identify(void)
+{
+	Caller		caller;
+
+	caller.roleid = GetUserId();
+	caller.role_name = GetUserNameFromId(caller.roleid, false);
+	return caller;
+}
+
+/*
+ * extension_owner
+ *		The role that owns the extension, and with it the catalog tables.
+ */
+Oid
+extension_owner(void)
+{
+	Oid			extoid = get_extension_oid(PHASED_CHANGE_EXTENSION, false);
+	Relation	rel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	Oid			owner;
+
+	rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(extoid));
+	scan = systable_beginscan(rel, ExtensionOidIndexId, true, NULL, 1, &key);
+	tuple = systable_getnext(scan);
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "could not find tuple for extension %u", extoid);
+	owner = ((Form_pg_extension) GETSTRUCT(tuple))->extowner;
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return owner;
+}
+
+/*
+ * catalog_begin
+ *		Switch to the extension owner with a pinned search_path and connect
+ *		to SPI.  An error anywhere undoes all of it with the transaction.
+ */
+void
+catalog_begin(CatalogSession *session)
+{
+	Oid			owner = extension_owner();
+
+	GetUserIdAndSecContext(&session->save_userid, &session->save_sec_context);
+	session->save_nestlevel = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp",
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+							 true, 0, false);
+	SetUserIdAndSecContext(owner, session->save_sec_context |
+						   SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+}
+
+/*
+ * catalog_end
+ *		Close the session opened by catalog_begin.
+ */
+void
+catalog_end(CatalogSession *session)
+{
+	SPI_finish();
+	AtEOXact_GUC(true, session->save_nestlevel);
+	SetUserIdAndSecContext(session->save_userid, session->save_sec_context);
+}
+
+/*
+ * plan_lock
+ *		Read the named plan and lock its row until the end of the transaction,
+ *		so that transitions of one plan serialize.  FOR NO KEY UPDATE leaves
+ *		the history's foreign key checks (FOR KEY SHARE) unblocked.
+ */
+void
+plan_lock(const char *name, PlanRow *plan)
+{
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(name)};
+	HeapTuple	tuple;
+	TupleDesc	tupdesc;
+	bool		isnull;
+
+	if (SPI_execute_with_args("SELECT plan_id, status, phase, owner::pg_catalog.oid, entered_at"
+							  " FROM phased_change.plan WHERE name = $1"
+							  " FOR NO KEY UPDATE",
+							  1, argtypes, values, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read change plan \"%s\"", name);
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("change plan \"%s\" does not exist", name),
+				 errhint("Create it with SELECT phase_plan_create(%s);",
+						 quote_literal_cstr(name))));
+
+	tuple = SPI_tuptable->vals[0];
+	tupdesc = SPI_tuptable->tupdesc;
+	plan->plan_id = DatumGetInt64(SPI_getbinval(tuple, tupdesc, 1, &isnull));
+	plan->name = pstrdup(name);
+	plan->status = SPI_getvalue(tuple, tupdesc, 2);
+	plan->phase = (Phase) DatumGetInt16(SPI_getbinval(tuple, tupdesc, 3, &isnull));
+	plan->owner = DatumGetObjectId(SPI_getbinval(tuple, tupdesc, 4, &isnull));
+	plan->entered_at = DatumGetTimestampTz(SPI_getbinval(tuple, tupdesc, 5, &isnull));
+	plan->now = GetCurrentTimestamp();
+}
+
+/*
+ * plan_require_active
+ *		Completed and abandoned plans are history: refuse to change them.
+ */
+void
+plan_require_active(const PlanRow *plan)
+{
+	if (strcmp(plan->status, "active") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("change plan \"%s\" is %s", plan->name, plan->status),
+				 errdetail("Only active plans can be changed.")));
+}
+
+/*
+ * plan_require_privilege
+ *		A plan may be changed by its owner, members of the owner role and
+ *		superusers (has_privs_of_role covers all three).
+ */
+void
+plan_require_privilege(const PlanRow *plan, const Caller *caller)
+{
+	char	   *owner_name;
+
+	if (has_privs_of_role(caller->roleid, plan->owner))
+		return;
+
+	owner_name = GetUserNameFromId(plan->owner, true);
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied for change plan \"%s\"", plan->name),
+			 errdetail("Only role \"%s\", its members and superusers may change this plan.",
+					   owner_name ? owner_name : "(dropped role)")));
+}
+
+/*
+ * phase_from_name
+ *		Map a phase name to its number, or refuse an unknown one.
+ */
+Phase
+phase_from_name(const char *name)
+{
+	for (int i = PHASE_EXPAND; i <= PHASE_CLEANUP; i++)
+	{
+		if (strcmp(name, phase_names[i]) == 0)
+			return (Phase) i;
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("unknown phase \"%s\"", name),
+			 errhint("The phases are expand, migrate, contract and cleanup.")));
+	return PHASE_NONE;			/* keep compiler quiet */
+}
+
+const char *
+phase_name(Phase phase)
+{
+	Assert(phase >= PHASE_EXPAND && phase <= PHASE_CLEANUP);
+	return phase_names[phase];
+}
+
+/*
+ * arg_require
+ *		The phase_* functions are CALLED ON NULL INPUT so that a NULL argument
+ *		gets a clear error instead of a silent NULL result.
+ */
+void
+arg_require(FunctionCallInfo fcinfo, int argno, const char *argname)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("argument \"%s\" must not be null", argname)));
+}
+
+/*
+ * arg_text
+ *		A required, non-empty text argument as a C string.
+ */
+char *
+arg_text(FunctionCallInfo fcinfo, int argno, const char *argname)
+{
+	char	   *value;
+
+	arg_require(fcinfo, argno, argname);
+	value = text_to_cstring(PG_GETARG_TEXT_PP(argno));
+	if (value[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("argument \"%s\" must not be empty", argname)));
+	return value;
+}

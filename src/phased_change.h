@@ -1,0 +1,99 @@
+/*-------------------------------------------------------------------------
+ *
+ * phased_change.h
+ *		Declarations shared by the phased_change source files: phases, the
+ *		calling role, the catalog session and the locked plan row.
+ *
+ * Every SQL-callable function follows the same shape: identify the caller,
+ * open a catalog session (extension owner, pinned search_path, SPI), lock
+ * the plan row, check status and privilege, do its work, record an event
+ * in the history, close the session.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PHASED_CHANGE_H
+#define PHASED_CHANGE_H
+
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "nodes/pg_list.h"
+#include "utils/timestamp.h"
+
+#include "compat.h"
+
+#define PHASED_CHANGE_EXTENSION "phased_change"
+
+/* The four phases, numbered as in the phased_change.phase table. */
+typedef enum Phase
+{
+	PHASE_NONE = 0,
+	PHASE_EXPAND = 1,
+	PHASE_MIGRATE = 2,
+	PHASE_CONTRACT = 3,
+	PHASE_CLEANUP = 4
+} Phase;
+
+/* The role that called a phase_* function, captured before any switch. */
+typedef struct Caller
+{
+	Oid			roleid;			/* current_user at entry */
+	char	   *role_name;
+} Caller;
+
+/* Saved state of a catalog session, restored by catalog_end. */
+typedef struct CatalogSession
+{
+	Oid			save_userid;
+	int			save_sec_context;
+	int			save_nestlevel;
+} CatalogSession;
+
+/* A plan row, read under FOR NO KEY UPDATE. */
+typedef struct PlanRow
+{
+	int64		plan_id;
+	char	   *name;
+	char	   *status;
+	Phase		phase;
+	Oid			owner;
+	TimestampTz entered_at;
+	TimestampTz now;			/* the clock, read once the row was locked */
+} PlanRow;
+
+/* An event for the history (phased_change.event_log). */
+typedef struct HistoryEvent
+{
+	const char *event;
+	Phase		from_phase;
+	Phase		to_phase;
+	bool		with_time_in_phase; /* record now - entered_at */
+	int			checks_ok;		/* -1: not a verification; 0/1 */
+	const char *detail;			/* jsonb text, NULL for '{}' */
+} HistoryEvent;
+
+/* catalog.c */
+extern Caller caller_identify(void);
+extern void catalog_begin(CatalogSession *session);
+extern void catalog_end(CatalogSession *session);
+extern Oid	extension_owner(void);
+extern void plan_lock(const char *name, PlanRow *plan);
+extern void plan_require_active(const PlanRow *plan);
+extern void plan_require_privilege(const PlanRow *plan, const Caller *caller);
+extern Phase phase_from_name(const char *name);
+extern const char *phase_name(Phase phase);
+extern char *arg_text(FunctionCallInfo fcinfo, int argno, const char *argname);
+extern void arg_require(FunctionCallInfo fcinfo, int argno, const char *argname);
+
+/* history.c */
+extern int64 history_record(const PlanRow *plan, const Caller *caller,
+							const HistoryEvent *event);
+extern void history_preserve(const int64 *event_ids, int count);
+extern char *history_detail(const char *key,...);
+
+/* checks.c */
+extern void predicate_validate(const char *check_name, const char *predicate);
+extern bool checks_run(const PlanRow *plan, StringInfo results);
+
+#endif							/* PHASED_CHANGE_H */

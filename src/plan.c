@@ -1,0 +1,460 @@
+/*-------------------------------------------------------------------------
+ *
+ * plan.c
+ *		The plan state machine: create, soak, verify, advance, roll back and
+ *		abandon a change plan.
+ *
+ * A plan is active in one of the phases expand, migrate, contract and
+ * cleanup, then completed or abandoned.  Transitions lock the plan row, so
+ * concurrent calls on one plan serialize and each successful call is
+ * exactly one transition.  What stands in the way of advancing is read from
+ * the phased_change.progress view after a fresh verification has been
+ * recorded, so the view and phase_advance always agree; a refusal is
+ * preserved in the history although its transaction rolls back.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/datetime.h"
+#include "utils/json.h"
+
+#include "phased_change.h"
+
+PG_FUNCTION_INFO_V1(phase_plan_create);
+PG_FUNCTION_INFO_V1(phase_soak_set);
+PG_FUNCTION_INFO_V1(phase_verify);
+PG_FUNCTION_INFO_V1(phase_advance);
+PG_FUNCTION_INFO_V1(phase_rollback);
+PG_FUNCTION_INFO_V1(phase_abandon);
+
+/*
+ * arg_soak
+ *		A required, non-negative interval argument.
+ */
+static Interval *
+arg_soak(FunctionCallInfo fcinfo, int argno)
+{
+	Interval   *soak;
+	Interval	zero = {0};
+
+	arg_require(fcinfo, argno, "soak");
+	soak = PG_GETARG_INTERVAL_P(argno);
+	if (DatumGetInt32(DirectFunctionCall2(interval_cmp, IntervalPGetDatum(soak),
+										  IntervalPGetDatum(&zero))) < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("soak must not be negative")));
+	return soak;
+}
+
+static char *
+interval_text(Interval *value)
+{
+	return DatumGetCString(DirectFunctionCall1(interval_out, IntervalPGetDatum(value)));
+}
+
+/*
+ * plan_open
+ *		Start the catalog work of a state-changing function: catalog session,
+ *		plan row locked, plan active, caller entitled to change it.
+ */
+static void
+plan_open(const char *name, const Caller *caller, CatalogSession *session, PlanRow *plan)
+{
+	catalog_begin(session);
+	plan_lock(name, plan);
+	plan_require_active(plan);
+	plan_require_privilege(plan, caller);
+}
+
+/*
+ * plan_set_phase
+ *		Move the plan to another phase (or, with PHASE_NONE, end it with the
+ *		given status), starting the new phase's soak clock now.
+ */
+static void
+plan_set_phase(const PlanRow *plan, Phase phase, const char *status)
+{
+	Oid			argtypes[4] = {INT8OID, INT2OID, TEXTOID, TIMESTAMPTZOID};
+	Datum		values[4];
+
+	values[0] = Int64GetDatum(plan->plan_id);
+	values[1] = Int16GetDatum((int16) (phase == PHASE_NONE ? plan->phase : phase));
+	values[2] = CStringGetTextDatum(status);
+	values[3] = TimestampTzGetDatum(plan->now);
+	if (SPI_execute_with_args("UPDATE phased_change.plan"
+							  " SET phase = $2, status = $3,"
+							  "     entered_at = CASE WHEN phase = $2 THEN entered_at ELSE $4 END,"
+							  "     ended_at = CASE WHEN $3 = 'active' THEN NULL ELSE $4 END"
+							  " WHERE plan_id = $1",
+							  4, argtypes, values, NULL, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not update change plan \"%s\"", plan->name);
+}
+
+/*
+ * phase_plan_create(plan text, description text DEFAULT NULL,
+ *					 soak interval DEFAULT '48 hours')
+ *		A new plan, in phase expand with status active, owned by the caller.
+ */
+Datum
+phase_plan_create(PG_FUNCTION_ARGS)
+{
+	char	   *name = arg_text(fcinfo, 0, "plan");
+	char	   *description = PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1));
+	Interval   *soak = arg_soak(fcinfo, 2);
+	Caller		caller = caller_identify();
+	CatalogSession session;
+	PlanRow		plan = {0};
+	Oid			argtypes[5] = {TEXTOID, TEXTOID, OIDOID, INTERVALOID, TIMESTAMPTZOID};
+	Datum		values[5];
+	char		nulls[5] = {' ', description ? ' ' : 'n', ' ', ' ', ' '};
+	bool		isnull;
+	HistoryEvent event = {"created", PHASE_NONE, PHASE_EXPAND, false, -1, NULL};
+
+	catalog_begin(&session);
+	plan.name = name;
+	plan.now = GetCurrentTimestamp();
+	plan.entered_at = plan.now;
+	values[0] = CStringGetTextDatum(name);
+	values[1] = description ? CStringGetTextDatum(description) : (Datum) 0;
+	values[2] = ObjectIdGetDatum(caller.roleid);
+	values[3] = IntervalPGetDatum(soak);
+	values[4] = TimestampTzGetDatum(plan.now);
+	if (SPI_execute_with_args("INSERT INTO phased_change.plan"
+							  " (name, description, owner, soak, created_at, entered_at)"
+							  " VALUES ($1, $2, $3::pg_catalog.regrole, $4, $5, $5)"
+							  " ON CONFLICT (name) DO NOTHING RETURNING plan_id",
+							  5, argtypes, values, nulls, false, 0) != SPI_OK_INSERT_RETURNING)
+		elog(ERROR, "could not create change plan \"%s\"", name);
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("change plan \"%s\" already exists", name)));
+	plan.plan_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+											   SPI_tuptable->tupdesc, 1, &isnull));
+
+	event.detail = history_detail("description", description,
+								  "soak", interval_text(soak), NULL);
+	history_record(&plan, &caller, &event);
+	catalog_end(&session);
+	PG_RETURN_VOID();
+}
+
+/*
+ * phase_soak_set(plan text, phase text, soak interval)
+ *		A per-phase soak that overrides the plan's.
+ */
+Datum
+phase_soak_set(PG_FUNCTION_ARGS)
+{
+	char	   *name = arg_text(fcinfo, 0, "plan");
+	Phase		phase = phase_from_name(arg_text(fcinfo, 1, "phase"));
+	Interval   *soak = arg_soak(fcinfo, 2);
+	Caller		caller = caller_identify();
+	CatalogSession session;
+	PlanRow		plan;
+	Oid			argtypes[3] = {INT8OID, INT2OID, INTERVALOID};
+	Datum		values[3];
+	HistoryEvent event = {"soak_set", PHASE_NONE, PHASE_NONE, false, -1, NULL};
+
+	if (phase == PHASE_CLEANUP)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("phase \"cleanup\" has no soak"),
+				 errdetail("A plan completes as soon as every retired object is gone.")));
+
+	plan_open(name, &caller, &session, &plan);
+	values[0] = Int64GetDatum(plan.plan_id);
+	values[1] = Int16GetDatum((int16) phase);
+	values[2] = IntervalPGetDatum(soak);
+	if (SPI_execute_with_args("INSERT INTO phased_change.phase_soak (plan_id, phase, soak)"
+							  " VALUES ($1, $2, $3)"
+							  " ON CONFLICT (plan_id, phase) DO UPDATE SET soak = excluded.soak",
+							  3, argtypes, values, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not set the soak of change plan \"%s\"", name);
+
+	event.detail = history_detail("phase", phase_name(phase),
+								  "soak", interval_text(soak), NULL);
+	history_record(&plan, &caller, &event);
+	catalog_end(&session);
+	PG_RETURN_VOID();
+}
+
+/*
+ * verification_record
+ *		Run the current phase's checks now and record the outcome as a
+ *		verified or verify_failed event (a failure restarts the soak clock).
+ *		Returns the event id; *ok says whether every check held.
+ */
+static int64
+verification_record(const PlanRow *plan, const Caller *caller, const char *source,
+					StringInfo checks, bool *ok)
+{
+	StringInfoData detail;
+	HistoryEvent event = {NULL, plan->phase, PHASE_NONE, false, -1, NULL};
+
+	*ok = checks_run(plan, checks);
+	initStringInfo(&detail);
+	appendStringInfoString(&detail, "{\"source\": ");
+	escape_json(&detail, source);
+	appendStringInfo(&detail, ", \"checks\": %s}", checks->data);
+
+	event.event = *ok ? "verified" : "verify_failed";
+	event.checks_ok = *ok ? 1 : 0;
+	event.detail = detail.data;
+	return history_record(plan, caller, &event);
+}
+
+/*
+ * phase_verify(plan text) RETURNS boolean
+ *		Run the current phase's checks and record the outcome.  A failing or
+ *		erroring check makes it return false, never raise: it is made to be
+ *		scheduled.
+ */
+Datum
+phase_verify(PG_FUNCTION_ARGS)
+{
+	char	   *name = arg_text(fcinfo, 0, "plan");
+	Caller		caller = caller_identify();
+	CatalogSession session;
+	PlanRow		plan;
+	StringInfoData checks;
+	bool		ok;
+
+	plan_open(name, &caller, &session, &plan);
+	initStringInfo(&checks);
+	(void) verification_record(&plan, &caller, "phase_verify", &checks, &ok);
+	catalog_end(&session);
+	PG_RETURN_BOOL(ok);
+}
+
+/*
+ * plan_blockers
+ *		What stands in the way of leaving the current phase, as sentences,
+ *		and the next step, both from the progress view.
+ */
+static List *
+plan_blockers(const PlanRow *plan, char **next_step)
+{
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(plan->name)};
+	Datum	   *elems;
+	bool		isnull;
+	int			nelems;
+	List	   *blockers = NIL;
+
+	if (SPI_execute_with_args("SELECT blockers, next_step FROM phased_change.progress"
+							  " WHERE plan = $1",
+							  1, argtypes, values, NULL, false, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "could not assess change plan \"%s\"", plan->name);
+
+	deconstruct_array(DatumGetArrayTypeP(SPI_getbinval(SPI_tuptable->vals[0],
+													   SPI_tuptable->tupdesc, 1, &isnull)),
+					  TEXTOID, -1, false, TYPALIGN_INT, &elems, NULL, &nelems);
+	for (int i = 0; i < nelems; i++)
+		blockers = lappend(blockers, TextDatumGetCString(elems[i]));
+	*next_step = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+	return blockers;
+}
+
+/*
+ * advance_refuse
+ *		Record the refused attempt so that it survives the rollback, then
+ *		raise one error whose detail lists every unmet condition.
+ */
+static void
+advance_refuse(const PlanRow *plan, const Caller *caller, int64 verification_id,
+			   List *blockers, const char *next_step)
+{
+	StringInfoData detail;
+	StringInfoData json;
+	HistoryEvent event = {"advance_refused", plan->phase, PHASE_NONE, false, -1, NULL};
+	int64		ids[2];
+	ListCell   *lc;
+
+	initStringInfo(&detail);
+	initStringInfo(&json);
+	appendStringInfoString(&json, "{\"blockers\": [");
+	foreach(lc, blockers)
+	{
+		if (lc != list_head(blockers))
+		{
+			appendStringInfoChar(&detail, '\n');
+			appendStringInfoString(&json, ", ");
+		}
+		appendStringInfoString(&detail, (char *) lfirst(lc));
+		escape_json(&json, (char *) lfirst(lc));
+	}
+	appendStringInfoString(&json, "]}");
+	event.detail = json.data;
+
+	ids[0] = verification_id;
+	ids[1] = history_record(plan, caller, &event);
+	history_preserve(ids, 2);
+
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("change plan \"%s\" cannot leave phase \"%s\" yet",
+					plan->name, phase_name(plan->phase)),
+			 errdetail_internal("%s", detail.data),
+			 errhint("%s", next_step)));
+}
+
+/*
+ * plan_forget_dropped
+ *		On completion, clear the regclass of relations that are gone, so that
+ *		a reused OID can never make a completed plan name another relation.
+ */
+static void
+plan_forget_dropped(const PlanRow *plan)
+{
+	Oid			argtypes[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(plan->plan_id)};
+
+	if (SPI_execute_with_args("UPDATE phased_change.object o SET rel = NULL"
+							  " WHERE o.plan_id = $1 AND NOT EXISTS"
+							  " (SELECT FROM pg_catalog.pg_class c WHERE c.oid = o.rel::pg_catalog.oid)",
+							  1, argtypes, values, NULL, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not update objects of change plan \"%s\"", plan->name);
+}
+
+/*
+ * phase_advance(plan text) RETURNS text
+ *		Move to the next phase once every check of the current phase holds
+ *		now and the phase has been verified for its soak; from cleanup,
+ *		complete the plan once every retired object is gone.  Returns the
+ *		phase entered, or 'completed'.
+ */
+Datum
+phase_advance(PG_FUNCTION_ARGS)
+{
+	char	   *name = arg_text(fcinfo, 0, "plan");
+	Caller		caller = caller_identify();
+	CatalogSession session;
+	PlanRow		plan;
+	StringInfoData checks;
+	bool		ok;
+	int64		verification_id;
+	List	   *blockers;
+	char	   *next_step;
+	const char *result;
+	HistoryEvent event = {"advanced", PHASE_NONE, PHASE_NONE, true, -1, NULL};
+
+	plan_open(name, &caller, &session, &plan);
+	initStringInfo(&checks);
+	verification_id = verification_record(&plan, &caller, "phase_advance", &checks, &ok);
+
+	blockers = plan_blockers(&plan, &next_step);
+	if (blockers != NIL)
+		advance_refuse(&plan, &caller, verification_id, blockers, next_step);
+
+	event.from_phase = plan.phase;
+	event.detail = psprintf("{\"checks\": %s}", checks.data);
+	if (plan.phase == PHASE_CLEANUP)
+	{
+		plan_set_phase(&plan, PHASE_NONE, "completed");
+		plan_forget_dropped(&plan);
+		event.event = "completed";
+		result = "completed";
+	}
+	else
+	{
+		event.to_phase = plan.phase + 1;
+		plan_set_phase(&plan, event.to_phase, "active");
+		result = phase_name(event.to_phase);
+	}
+	history_record(&plan, &caller, &event);
+	catalog_end(&session);
+	PG_RETURN_TEXT_P(cstring_to_text(result));
+}
+
+/*
+ * rollback_require_undropped
+ *		Leaving cleanup is refused once any retired object has been dropped:
+ *		that step cannot be undone.
+ */
+static void
+rollback_require_undropped(const PlanRow *plan)
+{
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(plan->name)};
+
+	if (SPI_execute_with_args("SELECT pg_catalog.string_agg(pg_catalog.format('%s \"%s\"', object_type, object),"
+							  "  ', ' ORDER BY object)"
+							  " FROM phased_change.guarded_objects"
+							  " WHERE plan = $1 AND role = 'retired' AND NOT exists",
+							  1, argtypes, values, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read objects of change plan \"%s\"", plan->name);
+	if (SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1) == NULL)
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("cannot roll back change plan \"%s\" out of phase \"cleanup\"", plan->name),
+			 errdetail("Retired %s has already been dropped, which cannot be undone.",
+					   SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1)),
+			 errhint("Finish the cleanup and run SELECT phase_advance(%s);",
+					 quote_literal_cstr(plan->name))));
+}
+
+/*
+ * phase_rollback(plan text, reason text DEFAULT NULL) RETURNS text
+ *		One phase back; the re-entered phase's soak starts again.
+ */
+Datum
+phase_rollback(PG_FUNCTION_ARGS)
+{
+	char	   *name = arg_text(fcinfo, 0, "plan");
+	char	   *reason = PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1));
+	Caller		caller = caller_identify();
+	CatalogSession session;
+	PlanRow		plan;
+	HistoryEvent event = {"rolled_back", PHASE_NONE, PHASE_NONE, true, -1, NULL};
+
+	plan_open(name, &caller, &session, &plan);
+	if (plan.phase == PHASE_EXPAND)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot roll back change plan \"%s\" from phase \"expand\"", name),
+				 errdetail("Phase \"expand\" is the first phase."),
+				 errhint("To give the plan up, run SELECT phase_abandon(%s, 'reason');",
+						 quote_literal_cstr(name))));
+	if (plan.phase == PHASE_CLEANUP)
+		rollback_require_undropped(&plan);
+
+	event.from_phase = plan.phase;
+	event.to_phase = plan.phase - 1;
+	plan_set_phase(&plan, event.to_phase, "active");
+	event.detail = history_detail("reason", reason, NULL);
+	history_record(&plan, &caller, &event);
+	catalog_end(&session);
+	PG_RETURN_TEXT_P(cstring_to_text(phase_name(event.to_phase)));
+}
+
+/*
+ * phase_abandon(plan text, reason text)
+ *		End the plan; its objects are no longer guarded.
+ */
+Datum
+phase_abandon(PG_FUNCTION_ARGS)
+{
+	char	   *name = arg_text(fcinfo, 0, "plan");
+	char	   *reason = arg_text(fcinfo, 1, "reason");
+	Caller		caller = caller_identify();
+	CatalogSession session;
+	PlanRow		plan;
+	HistoryEvent event = {"abandoned", PHASE_NONE, PHASE_NONE, true, -1, NULL};
+
+	plan_open(name, &caller, &session, &plan);
+	event.from_phase = plan.phase;
+	plan_set_phase(&plan, PHASE_NONE, "abandoned");
+	event.detail = history_detail("reason", reason, NULL);
+	history_record(&plan, &caller, &event);
+	catalog_end(&session);
+	PG_RETURN_VOID();
+}
