@@ -139,7 +139,7 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-	RAISE EXCEPTION 'phased_change.event_log is append-only'
+	RAISE EXCEPTION 'table "phased_change.event_log" is append-only'
 		USING ERRCODE = 'insufficient_privilege',
 			  DETAIL = 'The change history may only be added to.';
 END
@@ -353,7 +353,7 @@ CROSS JOIN LATERAL (
 		WHEN p.status OPERATOR(pg_catalog.=) 'completed' THEN 'Nothing: the plan is completed.'
 		WHEN p.status OPERATOR(pg_catalog.=) 'abandoned' THEN 'Nothing: the plan was abandoned.'
 		WHEN pg_catalog.cardinality(o.missing) OPERATOR(pg_catalog.>) 0 THEN
-			pg_catalog.format('Re-create the missing introduced objects, or run SELECT phase_rollback(%L);', p.name)
+			'Re-create the missing introduced objects before advancing.'
 		WHEN c.first_failed IS NOT NULL THEN
 			pg_catalog.format('Make check "%s" hold, then run SELECT phase_verify(%L);', c.first_failed, p.name)
 		WHEN pg_catalog.cardinality(c.unverified) OPERATOR(pg_catalog.>) 0 THEN

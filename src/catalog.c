@@ -77,8 +77,10 @@ extension_owner(void)
 
 /*
  * catalog_begin
- *		Switch to the extension owner with a pinned search_path and connect
- *		to SPI.  An error anywhere undoes all of it with the transaction.
+ *		Switch to the extension owner with a pinned search_path (and interval
+ *		and date styles, so that messages and history details read the same
+ *		whatever the caller's settings) and connect to SPI.  An error anywhere
+ *		undoes all of it with the transaction.
  */
 void
 catalog_begin(CatalogSession *session)
@@ -88,6 +90,12 @@ catalog_begin(CatalogSession *session)
 	GetUserIdAndSecContext(&session->save_userid, &session->save_sec_context);
 	session->save_nestlevel = NewGUCNestLevel();
 	(void) set_config_option("search_path", "pg_catalog, pg_temp",
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+							 true, 0, false);
+	(void) set_config_option("intervalstyle", "postgres",
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+							 true, 0, false);
+	(void) set_config_option("datestyle", "ISO, YMD",
 							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
 							 true, 0, false);
 	SetUserIdAndSecContext(owner, session->save_sec_context |

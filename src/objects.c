@@ -100,7 +100,7 @@ object_lock_and_resolve(Oid relid, const char *col, const Caller *caller,
  *		guards: the same object, its table, or one of its columns.
  */
 static void
-object_require_unguarded(Oid relid, const char *col, const ObjectAddress *address)
+object_require_unguarded(Oid relid, const char *col)
 {
 	Oid			argtypes[2] = {OIDOID, NAMEOID};
 	Datum		values[2];
@@ -126,9 +126,11 @@ object_require_unguarded(Oid relid, const char *col, const ObjectAddress *addres
 	tupdesc = SPI_tuptable->tupdesc;
 	ereport(ERROR,
 			(errcode(ERRCODE_DUPLICATE_OBJECT),
-			 errmsg("%s is already guarded by change plan \"%s\"",
-					getObjectDescription(address, false),
-					SPI_getvalue(tuple, tupdesc, 1)),
+			 col ?
+			 errmsg("column \"%s\" of relation \"%s\" is already guarded by change plan \"%s\"",
+					col, get_rel_name(relid), SPI_getvalue(tuple, tupdesc, 1)) :
+			 errmsg("relation \"%s\" is already guarded by change plan \"%s\"",
+					get_rel_name(relid), SPI_getvalue(tuple, tupdesc, 1)),
 			 errdetail("Change plan \"%s\" has %s \"%s\"; an object is guarded by one active plan at a time.",
 					   SPI_getvalue(tuple, tupdesc, 1),
 					   SPI_getvalue(tuple, tupdesc, 2),
@@ -181,7 +183,7 @@ object_register(FunctionCallInfo fcinfo, const char *role)
 	plan_require_active(&plan);
 	plan_require_privilege(&plan, &caller);
 	object_require_expand(&plan);
-	object_require_unguarded(address.objectId, col, &address);
+	object_require_unguarded(address.objectId, col);
 
 	values[0] = Int64GetDatum(plan.plan_id);
 	values[1] = CStringGetTextDatum(role);
