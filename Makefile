@@ -10,7 +10,10 @@ OBJS = \
 	src/preserve.o \
 	src/checks.o \
 	src/objects.o \
-	src/plan.o
+	src/plan.o \
+	src/guard_cache.o \
+	src/guard_statement.o \
+	src/guard.o
 
 EXTENSION = phased_change
 DATA = phased_change--1.0.sql

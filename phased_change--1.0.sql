@@ -116,7 +116,7 @@ CREATE TABLE phased_change.event_log (
 	event_id	pg_catalog.int8 PRIMARY KEY
 				DEFAULT pg_catalog.nextval('phased_change.event_id_seq'::pg_catalog.regclass),
 	at			pg_catalog.timestamptz NOT NULL,
-	plan_id		pg_catalog.int8 NOT NULL REFERENCES phased_change.plan,
+	plan_id		pg_catalog.int8 REFERENCES phased_change.plan,	-- NULL: no plan (unplanned DDL)
 	event		pg_catalog.text NOT NULL,
 	from_phase	pg_catalog.int2 REFERENCES phased_change.phase,
 	to_phase	pg_catalog.int2 REFERENCES phased_change.phase,
@@ -221,7 +221,7 @@ SELECT e.event_id,
 	   e.client_addr,
 	   e.detail
 FROM phased_change.event_log e
-JOIN phased_change.plan p ON p.plan_id OPERATOR(pg_catalog.=) e.plan_id
+LEFT JOIN phased_change.plan p ON p.plan_id OPERATOR(pg_catalog.=) e.plan_id
 LEFT JOIN phased_change.phase f ON f.phase OPERATOR(pg_catalog.=) e.from_phase
 LEFT JOIN phased_change.phase t ON t.phase OPERATOR(pg_catalog.=) e.to_phase;
 
@@ -363,10 +363,73 @@ CROSS JOIN LATERAL (
 		WHEN s.soak_remaining OPERATOR(pg_catalog.>) '0'::pg_catalog.interval THEN
 			pg_catalog.format('Wait %s for the soak, then run SELECT phase_advance(%L);',
 				pg_catalog.date_trunc('second', s.soak_remaining
-					OPERATOR(pg_catalog.+) '1 second'::pg_catalog.interval), p.name)
+					OPERATOR(pg_catalog.+) '0.999999 second'::pg_catalog.interval), p.name)
 		ELSE pg_catalog.format('SELECT phase_advance(%L);', p.name)
 	END AS next_step
 ) n;
+
+/*
+ * blocked_ddl: every statement the guard refused, with who sent it.
+ */
+CREATE VIEW phased_change.blocked_ddl AS
+SELECT h.at,
+	   h.plan,
+	   h.detail OPERATOR(pg_catalog.->>) 'object' AS object,
+	   h.detail OPERATOR(pg_catalog.->>) 'statement' AS statement,
+	   h.actor,
+	   h.role,
+	   h.application_name,
+	   h.client_addr
+FROM phased_change.history h
+WHERE h.event OPERATOR(pg_catalog.=) 'ddl_blocked';
+
+/*
+ * The guard.  Every change to the plan catalog invalidates the guard cache
+ * of every backend; two C event triggers, enabled ALWAYS so that
+ * session_replication_role = replica does not switch them off, refuse
+ * destructive DDL on guarded objects.
+ */
+CREATE FUNCTION phased_change.guard_catalog_changed()
+RETURNS trigger
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'guard_catalog_changed';
+
+CREATE TRIGGER plan_guard_invalidate
+	AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON phased_change.plan
+	FOR EACH STATEMENT EXECUTE FUNCTION phased_change.guard_catalog_changed();
+CREATE TRIGGER object_guard_invalidate
+	AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON phased_change.object
+	FOR EACH STATEMENT EXECUTE FUNCTION phased_change.guard_catalog_changed();
+ALTER TABLE phased_change.plan ENABLE ALWAYS TRIGGER plan_guard_invalidate;
+ALTER TABLE phased_change.object ENABLE ALWAYS TRIGGER object_guard_invalidate;
+
+CREATE FUNCTION phased_change.guard_ddl_command_start()
+RETURNS event_trigger
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'guard_ddl_command_start';
+
+CREATE FUNCTION phased_change.guard_sql_drop()
+RETURNS event_trigger
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'guard_sql_drop';
+
+CREATE EVENT TRIGGER phased_change_guard
+	ON ddl_command_start
+	WHEN TAG IN ('ALTER TABLE', 'ALTER VIEW', 'ALTER MATERIALIZED VIEW', 'ALTER FOREIGN TABLE',
+				 'DROP TABLE', 'DROP VIEW', 'DROP MATERIALIZED VIEW', 'DROP FOREIGN TABLE')
+	EXECUTE FUNCTION phased_change.guard_ddl_command_start();
+ALTER EVENT TRIGGER phased_change_guard ENABLE ALWAYS;
+
+CREATE EVENT TRIGGER phased_change_guard_drop
+	ON sql_drop
+	EXECUTE FUNCTION phased_change.guard_sql_drop();
+ALTER EVENT TRIGGER phased_change_guard_drop ENABLE ALWAYS;
+
+REVOKE ALL ON FUNCTION
+	phased_change.guard_catalog_changed(),
+	phased_change.guard_ddl_command_start(),
+	phased_change.guard_sql_drop()
+FROM PUBLIC;
 
 /*
  * The SQL interface.  The functions are not SECURITY DEFINER: they need the

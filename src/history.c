@@ -49,6 +49,7 @@ history_record(const PlanRow *plan, const Caller *caller, const HistoryEvent *ev
 	memset(nulls, ' ', sizeof(nulls));
 	values[0] = TimestampTzGetDatum(plan->now);
 	values[1] = Int64GetDatum(plan->plan_id);
+	nulls[1] = plan->plan_id == 0 ? 'n' : ' ';	/* no plan: unplanned DDL */
 	values[2] = CStringGetTextDatum(event->event);
 	values[3] = Int16GetDatum((int16) event->from_phase);
 	nulls[3] = event->from_phase == PHASE_NONE ? 'n' : ' ';

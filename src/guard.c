@@ -1,0 +1,579 @@
+/*-------------------------------------------------------------------------
+ *
+ * guard.c
+ *		The DDL guard: refuse to drop, rename, retype or move an object that
+ *		an active plan still needs, whoever sends the statement.
+ *
+ * A retired object may be destroyed only once its plan is in cleanup; an
+ * introduced one only while its plan is in expand (that drop is the
+ * rollback of phase 1).  A relation with a guarded column is guarded as a
+ * whole against DROP, RENAME and SET SCHEMA, and the columns of a guarded
+ * relation are guarded with it.  Completed and abandoned plans guard
+ * nothing.
+ *
+ * The guard runs from a C event trigger at ddl_command_start, which reads
+ * the parse tree and refuses early, and from a C sql_drop event trigger,
+ * the backstop for drops that reach a guarded object through a dependency.
+ * When the phase allows a statement, the plan row is locked FOR SHARE, so
+ * that a concurrent phase_rollback or phase_advance waits for the statement
+ * and then sees its effect (one consistent winner).  A registration lock on
+ * the relation, the one phase_retire takes, orders the guard against a
+ * concurrent phase_retire of the same relation.
+ *
+ * A refusal is recorded as a ddl_blocked event that survives the rollback
+ * of the refused statement.  phased_change.unplanned_ddl decides what
+ * happens to destructive DDL on tables no plan retires, and a superuser's
+ * phased_change.override lets guarded statements through, audited.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/objectaddress.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
+#include "commands/event_trigger.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "storage/lmgr.h"
+#include "storage/proc.h"
+#include "tcop/tcopprot.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/relcache.h"
+
+#include "guard.h"
+
+PG_FUNCTION_INFO_V1(guard_ddl_command_start);
+PG_FUNCTION_INFO_V1(guard_sql_drop);
+
+/* phased_change.unplanned_ddl */
+typedef enum UnplannedDdl
+{
+	UNPLANNED_ALLOW,
+	UNPLANNED_WARN,
+	UNPLANNED_BLOCK
+} UnplannedDdl;
+
+static const struct config_enum_entry unplanned_ddl_options[] = {
+	{"allow", UNPLANNED_ALLOW, false},
+	{"warn", UNPLANNED_WARN, false},
+	{"block", UNPLANNED_BLOCK, false},
+	{NULL, 0, false}
+};
+
+static int	guard_unplanned_ddl = UNPLANNED_WARN;
+static char *guard_override = NULL;
+
+/*
+ * Targets let through at ddl_command_start, so that the sql_drop backstop
+ * of the same transaction does not check (and audit) them twice.
+ */
+static List *guard_approved = NIL;
+static LocalTransactionId guard_approved_lxid = InvalidLocalTransactionId;
+
+static const char *const action_verbs[] = {"drop", "rename", "change the type of", "move"};
+static const char *const action_participles[] = {"dropped", "renamed", "retyped", "moved"};
+static const char *const action_names[] = {"drop", "rename", "retype", "set schema"};
+
+/*
+ * guard_define_settings
+ *		Called once from _PG_init.  Both settings are superuser-only: a DBA
+ *		sets unplanned_ddl per database or role with ALTER ... SET.
+ */
+void
+guard_define_settings(void)
+{
+	DefineCustomEnumVariable("phased_change.unplanned_ddl",
+							 "What happens to destructive DDL on tables that no active change plan retires.",
+							 "allow lets it through, warn emits a WARNING, block refuses it.",
+							 &guard_unplanned_ddl, UNPLANNED_WARN, unplanned_ddl_options,
+							 PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("phased_change.override",
+							   "Emergency override: a reason that lets guarded DDL through, audited.",
+							   "Honoured only when the session user is a superuser.",
+							   &guard_override, "", PGC_SUSET, 0, NULL, NULL, NULL);
+}
+
+/*
+ * relkind_word
+ *		"table", "view", ... for messages.
+ */
+static const char *
+relkind_word(char relkind)
+{
+	switch (relkind)
+	{
+		case RELKIND_VIEW:
+			return "view";
+		case RELKIND_MATVIEW:
+			return "materialized view";
+		case RELKIND_FOREIGN_TABLE:
+			return "foreign table";
+		default:
+			return "table";
+	}
+}
+
+/*
+ * target_describe
+ *		'column "c" of table "t"' or 'table "t"', for messages.
+ */
+static char *
+target_describe(const GuardTarget *target)
+{
+	if (target->column)
+		return psprintf("column \"%s\" of %s \"%s\"", target->column,
+						relkind_word(target->relkind), target->relname);
+	return psprintf("%s \"%s\"", relkind_word(target->relkind), target->relname);
+}
+
+/*
+ * target_what
+ *		'drop column "c" of table "t"', 'move table "t" to another schema'.
+ */
+static char *
+target_what(const GuardTarget *target)
+{
+	if (target->action == GUARD_SET_SCHEMA)
+		return psprintf("move %s to another schema", target_describe(target));
+	return psprintf("%s %s", action_verbs[target->action], target_describe(target));
+}
+
+/*
+ * target_resolve
+ *		Fill in the names of a target found in a parse tree.
+ */
+static void
+target_resolve(GuardTarget *target)
+{
+	ObjectAddress address;
+
+	if (target->relname != NULL)
+		return;
+	target->relname = get_rel_name(target->relid);
+	target->relkind = get_rel_relkind(target->relid);
+	ObjectAddressSubSet(address, RelationRelationId, target->relid,
+						target->column ? get_attnum(target->relid, target->column) : 0);
+	target->identity = getObjectIdentity(&address, true);
+	if (target->identity == NULL)
+		target->identity = pstrdup(target->relname ? target->relname : "?");
+}
+
+static bool
+entry_protects(bool retired, Phase phase)
+{
+	return retired ? phase < PHASE_CLEANUP : phase > PHASE_EXPAND;
+}
+
+static bool
+entry_applies(const GuardEntry *entry, const GuardTarget *target)
+{
+	return target->column == NULL || entry->column == NULL ||
+		strcmp(entry->column, target->column) == 0;
+}
+
+/*
+ * guard_recheck
+ *		The phase allows the statement: lock the plan row FOR SHARE, so that
+ *		transitions of the plan wait for this transaction, and return the
+ *		phase as it stands under the lock (PHASE_NONE when the plan ended).
+ */
+static Phase
+guard_recheck(const GuardEntry *entry)
+{
+	CatalogSession session;
+	Oid			argtypes[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(entry->plan_id)};
+	Phase		phase = PHASE_NONE;
+	bool		isnull;
+
+	catalog_begin(&session);
+	if (SPI_execute_with_args("SELECT phase FROM phased_change.plan"
+							  " WHERE plan_id = $1 AND status = 'active' FOR SHARE",
+							  1, argtypes, values, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not lock change plan \"%s\"", entry->plan_name);
+	if (SPI_processed == 1)
+		phase = (Phase) DatumGetInt16(SPI_getbinval(SPI_tuptable->vals[0],
+													SPI_tuptable->tupdesc, 1, &isnull));
+	catalog_end(&session);
+	return phase;
+}
+
+/*
+ * guard_record
+ *		Record a ddl_blocked or override event (plan_id 0: no plan).  A
+ *		blocked statement's record is preserved through its rollback.
+ */
+static void
+guard_record(const char *event, int64 plan_id, const GuardTarget *target,
+			 const char *reason)
+{
+	CatalogSession session;
+	Caller		caller = caller_identify();
+	PlanRow		plan = {0};
+	HistoryEvent record = {event, PHASE_NONE, PHASE_NONE, false, -1, NULL};
+	int64		event_id;
+
+	catalog_begin(&session);
+	plan.plan_id = plan_id;
+	plan.now = GetCurrentTimestamp();
+	record.detail = history_detail("object", target->identity,
+								   "action", action_names[target->action],
+								   "statement", debug_query_string,
+								   "reason", reason,
+								   "cascaded", target->cascaded ? "true" : "false",
+								   NULL);
+	event_id = history_record(&plan, &caller, &record);
+	if (strcmp(event, "ddl_blocked") == 0)
+		history_preserve(&event_id, 1);
+	catalog_end(&session);
+}
+
+/*
+ * guard_override_reason
+ *		The override reason when one is in force for this session.
+ */
+static const char *
+guard_override_reason(void)
+{
+	if (guard_override == NULL || guard_override[0] == '\0' ||
+		!superuser_arg(GetSessionUserId()))
+		return NULL;
+	return guard_override;
+}
+
+/*
+ * guard_plan_facts
+ *		Since when the plan has been in its phase, its soak and what is left
+ *		of it, as text for messages.
+ */
+static void
+guard_plan_facts(const GuardEntry *entry, char **since, char **soak, char **remaining)
+{
+	CatalogSession session;
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(entry->plan_name)};
+	MemoryContext caller_context = CurrentMemoryContext;
+
+	catalog_begin(&session);
+	if (SPI_execute_with_args("SELECT pg_catalog.date_trunc('second', entered_at)::pg_catalog.text,"
+							  "  soak::pg_catalog.text,"
+							  "  pg_catalog.date_trunc('second', soak_remaining"
+							  "   + '0.999999 second'::pg_catalog.interval)::pg_catalog.text"
+							  " FROM phased_change.progress WHERE plan = $1",
+							  1, argtypes, values, NULL, false, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "could not read change plan \"%s\"", entry->plan_name);
+	MemoryContextSwitchTo(caller_context);
+	*since = pstrdup(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
+	*soak = pstrdup(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2));
+	*remaining = pstrdup(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3));
+	catalog_end(&session);
+}
+
+/*
+ * guard_refuse
+ *		Record the refusal, then raise it: what is refused, which plan holds
+ *		the object and since when, and what to do.
+ */
+static void
+guard_refuse(const GuardTarget *target, const GuardEntry *entry, Phase phase)
+{
+	const char *role = entry->retired ? "retired" : "introduced";
+	char	   *since;
+	char	   *soak;
+	char	   *remaining;
+	StringInfoData detail;
+	StringInfoData hint;
+
+	guard_plan_facts(entry, &since, &soak, &remaining);
+	initStringInfo(&detail);
+	initStringInfo(&hint);
+
+	if (target->column == NULL && entry->column != NULL)
+		appendStringInfo(&detail, "The %s holds column \"%s\", %s by change plan \"%s\", which has been in phase \"%s\" since %s; old code still names the %s.",
+						 relkind_word(target->relkind), entry->column, role,
+						 entry->plan_name, phase_name(phase), since,
+						 relkind_word(target->relkind));
+	else
+	{
+		appendStringInfo(&detail, "The %s is %s by change plan \"%s\", which has been in phase \"%s\" since %s; ",
+						 entry->column ? "column" : relkind_word(target->relkind),
+						 role, entry->plan_name, phase_name(phase), since);
+		if (entry->retired)
+			appendStringInfo(&detail, "it may be %s in phase \"cleanup\".",
+							 action_participles[target->action]);
+		else
+			appendStringInfoString(&detail, "it holds data now and may be destroyed only after the plan is rolled back to phase \"expand\".");
+	}
+	if (target->cascaded)
+		appendStringInfoString(&detail, " The statement reaches it through a dependency.");
+
+	if (entry->retired)
+		appendStringInfo(&hint, "%sRun SELECT phase_advance(%s) once phase \"%s\" has been verified for %s (%s to go).",
+						 phase < PHASE_CONTRACT ? "The plan must reach phase \"cleanup\" first. " : "",
+						 quote_literal_cstr(entry->plan_name), phase_name(phase), soak, remaining);
+	else
+		appendStringInfo(&hint, "To undo the change, roll the plan back to phase \"expand\" with SELECT phase_rollback(%s).",
+						 quote_literal_cstr(entry->plan_name));
+
+	guard_record("ddl_blocked", entry->plan_id, target, NULL);
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("cannot %s", target_what(target)),
+			 errdetail_internal("%s", detail.data),
+			 errhint("%s", hint.data)));
+}
+
+/*
+ * guard_unplanned
+ *		Destructive DDL on a permanent table that no active plan retires:
+ *		allow, warn or block, as phased_change.unplanned_ddl says.  Tables
+ *		created in this transaction are exempt.
+ */
+static void
+guard_unplanned(GuardTarget *target)
+{
+	Relation	rel;
+	bool		exempt;
+	char	   *what;
+	char	   *qualified;
+
+	if (guard_unplanned_ddl == UNPLANNED_ALLOW || target->action == GUARD_SET_SCHEMA ||
+		(target->relkind != RELKIND_RELATION && target->relkind != RELKIND_PARTITIONED_TABLE))
+		return;
+	rel = RelationIdGetRelation(target->relid);
+	if (!RelationIsValid(rel))
+		return;
+	exempt = rel->rd_rel->relpersistence == RELPERSISTENCE_TEMP ||
+		rel->rd_createSubid != InvalidSubTransactionId;
+	RelationClose(rel);
+	if (exempt)
+		return;
+
+	what = target_what(target);
+	qualified = quote_qualified_identifier(get_namespace_name(get_rel_namespace(target->relid)),
+										   target->relname);
+	if (guard_unplanned_ddl == UNPLANNED_WARN)
+	{
+		ereport(WARNING,
+				(errcode(ERRCODE_WARNING),
+				 errmsg("%s is not retired by an active change plan", target_describe(target)),
+				 errdetail("phased_change.unplanned_ddl is \"warn\"; with \"block\" this statement is refused."),
+				 errhint("Plan the change: SELECT phase_plan_create('plan'); SELECT phase_retire('plan', %s%s%s); then advance the plan to phase \"cleanup\".",
+						 quote_literal_cstr(qualified), target->column ? ", " : "",
+						 target->column ? quote_literal_cstr(target->column) : "")));
+		return;
+	}
+	guard_record("ddl_blocked", 0, target, "unplanned");
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("cannot %s", what),
+			 errdetail("The %s is not retired by an active change plan, and phased_change.unplanned_ddl is \"block\".",
+					   target->column ? "column" : "table"),
+			 errhint("Plan the change with phase_plan_create and phase_retire, and advance the plan to phase \"cleanup\".")));
+}
+
+/*
+ * guard_is_approved / guard_approve
+ *		Targets let through earlier in this transaction.
+ */
+static bool
+guard_is_approved(const GuardTarget *target)
+{
+	ListCell   *lc;
+
+	if (guard_approved_lxid != MyProc->lxid)
+		return false;
+	foreach(lc, guard_approved)
+	{
+		GuardTarget *approved = lfirst(lc);
+
+		if (approved->relid == target->relid &&
+			(approved->column == NULL ||
+			 (target->column != NULL && strcmp(approved->column, target->column) == 0)))
+			return true;
+	}
+	return false;
+}
+
+static void
+guard_approve(const GuardTarget *target)
+{
+	MemoryContext oldcontext = MemoryContextSwitchTo(TopTransactionContext);
+	GuardTarget *copy = palloc0(sizeof(GuardTarget));
+
+	if (guard_approved_lxid != MyProc->lxid)
+	{
+		guard_approved = NIL;
+		guard_approved_lxid = MyProc->lxid;
+	}
+	copy->relid = target->relid;
+	copy->column = target->column ? pstrdup(target->column) : NULL;
+	guard_approved = lappend(guard_approved, copy);
+	MemoryContextSwitchTo(oldcontext);
+}
+
+/*
+ * guard_enforce_one
+ *		Decide one target: refuse (or override), or let it through with the
+ *		plans that allow it locked.
+ */
+static void
+guard_enforce_one(GuardTarget *target)
+{
+	List	   *entries;
+	bool		planned = false;
+	ListCell   *lc;
+
+	if (target->cascaded && guard_is_approved(target))
+		return;
+	if (!target->cascaded)
+		LockDatabaseObject(RelationRelationId, target->relid, 0, ShareLock);
+
+	entries = guard_cache_lookup(target->relid);
+	foreach(lc, entries)
+	{
+		GuardEntry *entry = lfirst(lc);
+		Phase		phase = entry->phase;
+		const char *reason;
+
+		if (!entry_applies(entry, target))
+			continue;
+		planned = true;
+		if (!entry_protects(entry->retired, phase))
+		{
+			phase = guard_recheck(entry);
+			if (phase == PHASE_NONE || !entry_protects(entry->retired, phase))
+				continue;
+		}
+		target_resolve(target);
+		reason = guard_override_reason();
+		if (reason == NULL)
+			guard_refuse(target, entry, phase);
+		ereport(WARNING,
+				(errcode(ERRCODE_WARNING),
+				 errmsg("overriding the guard of change plan \"%s\" to %s",
+						entry->plan_name, target_what(target)),
+				 errdetail("phased_change.override is set: \"%s\". The override is recorded in phased_change.history.",
+						   reason)));
+		guard_record("override", entry->plan_id, target, reason);
+	}
+
+	if (!planned && !target->cascaded)
+	{
+		target_resolve(target);
+		guard_unplanned(target);
+	}
+	if (!target->cascaded)
+		guard_approve(target);
+}
+
+/*
+ * guard_enforce
+ *		Apply the guard to every target of a statement.
+ */
+void
+guard_enforce(List *targets)
+{
+	ListCell   *lc;
+
+	foreach(lc, targets)
+		guard_enforce_one((GuardTarget *) lfirst(lc));
+}
+
+/*
+ * guard_ddl_command_start()
+ *		Event trigger: refuse early, from the parse tree.
+ */
+Datum
+guard_ddl_command_start(PG_FUNCTION_ARGS)
+{
+	EventTriggerData *trigdata;
+
+	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
+		elog(ERROR, "guard_ddl_command_start: not fired by event trigger manager");
+	trigdata = (EventTriggerData *) fcinfo->context;
+	guard_enforce(guard_statement_targets(trigdata->parsetree));
+	PG_RETURN_VOID();
+}
+
+/*
+ * dropped_relkind
+ *		The relkind of a dropped relation, from its object type.
+ */
+static char
+dropped_relkind(const char *object_type)
+{
+	if (strcmp(object_type, "view") == 0)
+		return RELKIND_VIEW;
+	if (strcmp(object_type, "materialized view") == 0)
+		return RELKIND_MATVIEW;
+	if (strcmp(object_type, "foreign table") == 0)
+		return RELKIND_FOREIGN_TABLE;
+	return RELKIND_RELATION;
+}
+
+/*
+ * guard_dropped_targets
+ *		The relations and columns this statement has dropped, as targets.
+ */
+static List *
+guard_dropped_targets(void)
+{
+	MemoryContext caller_context = CurrentMemoryContext;
+	List	   *targets = NIL;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute("SELECT objid, objsubid, object_type, object_identity,"
+					"  address_names[pg_catalog.array_length(address_names, 1)],"
+					"  address_names[2]"
+					" FROM pg_catalog.pg_event_trigger_dropped_objects()"
+					" WHERE classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass"
+					"   AND object_type OPERATOR(pg_catalog.=) ANY (ARRAY['table', 'view',"
+					"       'materialized view', 'foreign table', 'table column'])",
+					true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read dropped objects");
+
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tuple = SPI_tuptable->vals[i];
+		TupleDesc	tupdesc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		MemoryContext spi_context = MemoryContextSwitchTo(caller_context);
+		GuardTarget *target = palloc0(sizeof(GuardTarget));
+		char	   *object_type = SPI_getvalue(tuple, tupdesc, 3);
+		bool		is_column = strcmp(object_type, "table column") == 0;
+
+		target->relid = DatumGetObjectId(SPI_getbinval(tuple, tupdesc, 1, &isnull));
+		target->column = is_column ? SPI_getvalue(tuple, tupdesc, 5) : NULL;
+		target->action = GUARD_DROP;
+		target->cascaded = true;
+		target->relkind = dropped_relkind(object_type);
+		target->identity = SPI_getvalue(tuple, tupdesc, 4);
+		target->relname = SPI_getvalue(tuple, tupdesc, is_column ? 6 : 5);
+		targets = lappend(targets, target);
+		MemoryContextSwitchTo(spi_context);
+	}
+	SPI_finish();
+	return targets;
+}
+
+/*
+ * guard_sql_drop()
+ *		Event trigger: the backstop for drops that cascade into a guarded
+ *		object (DROP TYPE/DOMAIN/SCHEMA ... CASCADE, DROP OWNED, ...).
+ */
+Datum
+guard_sql_drop(PG_FUNCTION_ARGS)
+{
+	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
+		elog(ERROR, "guard_sql_drop: not fired by event trigger manager");
+	guard_enforce(guard_dropped_targets());
+	PG_RETURN_VOID();
+}

@@ -1,0 +1,59 @@
+/*-------------------------------------------------------------------------
+ *
+ * guard.h
+ *		The DDL guard: what a statement would destroy (guard_statement.c),
+ *		which plans guard it (guard_cache.c), and the decision, refusal and
+ *		audit (guard.c).
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PHASED_CHANGE_GUARD_H
+#define PHASED_CHANGE_GUARD_H
+
+#include "phased_change.h"
+
+/* What a statement does to a relation or column. */
+typedef enum GuardAction
+{
+	GUARD_DROP,
+	GUARD_RENAME,
+	GUARD_RETYPE,
+	GUARD_SET_SCHEMA
+} GuardAction;
+
+/* One relation or column a statement would destroy, rename or retype. */
+typedef struct GuardTarget
+{
+	Oid			relid;
+	char	   *column;			/* NULL: the relation itself */
+	GuardAction action;
+	bool		cascaded;		/* reached through a dependency (sql_drop) */
+	/* filled in when needed for messages (target_resolve) */
+	char		relkind;
+	char	   *relname;
+	char	   *identity;		/* qualified name of the relation or column */
+} GuardTarget;
+
+/* One object on a relation guarded by an active plan (guard_cache.c). */
+typedef struct GuardEntry
+{
+	char	   *column;			/* NULL: the whole relation */
+	bool		retired;		/* else introduced */
+	int64		plan_id;
+	char	   *plan_name;
+	Phase		phase;
+	char	   *identity;
+} GuardEntry;
+
+/* guard_statement.c */
+extern List *guard_statement_targets(Node *parsetree);
+
+/* guard_cache.c */
+extern List *guard_cache_lookup(Oid relid);
+extern void guard_cache_register(void);
+
+/* guard.c */
+extern void guard_enforce(List *targets);
+extern void guard_define_settings(void);
+
+#endif							/* PHASED_CHANGE_GUARD_H */

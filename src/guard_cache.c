@@ -1,0 +1,260 @@
+/*-------------------------------------------------------------------------
+ *
+ * guard_cache.c
+ *		Backend-local cache answering "which active plans guard this
+ *		relation or its columns, and in which phase".
+ *
+ * Entries are loaded per relation on first use, with one index scan of
+ * phased_change.object on (rel, col) and a primary-key probe of
+ * phased_change.plan per row found, so the cost of a lookup does not grow
+ * with the number of plans; relations found unguarded are cached too.  The
+ * scans use the latest snapshot, so that a plan committed after the
+ * transaction's snapshot still guards.  A statement trigger on the plan
+ * catalog invalidates the relcache entry of phased_change.plan on every
+ * change; the relcache callback registered here then drops the whole cache,
+ * in every backend.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/namespace.h"
+#include "commands/trigger.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+
+#include "guard.h"
+
+PG_FUNCTION_INFO_V1(guard_catalog_changed);
+
+/* The catalog relations the cache reads, looked up once per generation. */
+typedef struct GuardCatalog
+{
+	Oid			plan_relid;
+	Oid			plan_pkey;
+	Oid			object_relid;
+	Oid			object_rel_col_idx;
+} GuardCatalog;
+
+/* Hash entry: the guarded objects on one relation. */
+typedef struct GuardRelation
+{
+	Oid			relid;			/* hash key */
+	List	   *entries;		/* of GuardEntry; NIL when unguarded */
+} GuardRelation;
+
+static MemoryContext guard_cache_context = NULL;
+static HTAB *guard_cache = NULL;
+static bool guard_cache_valid = false;
+static GuardCatalog guard_catalog;
+
+/*
+ * guard_cache_invalidate
+ *		Relcache callback: a change to phased_change.plan (or a reset of all
+ *		relcache entries) drops the whole cache.
+ */
+static void
+guard_cache_invalidate(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || relid == guard_catalog.plan_relid)
+		guard_cache_valid = false;
+}
+
+/*
+ * guard_cache_register
+ *		Called once from _PG_init.
+ */
+void
+guard_cache_register(void)
+{
+	CacheRegisterRelcacheCallback(guard_cache_invalidate, (Datum) 0);
+}
+
+/*
+ * guard_catalog_lookup
+ *		Find the catalog relations; false when the extension is not
+ *		installed in this database.
+ */
+static bool
+guard_catalog_lookup(GuardCatalog *catalog)
+{
+	Oid			nsp = get_namespace_oid(PHASED_CHANGE_EXTENSION, true);
+
+	memset(catalog, 0, sizeof(GuardCatalog));
+	if (!OidIsValid(nsp))
+		return false;
+	catalog->plan_relid = get_relname_relid("plan", nsp);
+	catalog->plan_pkey = get_relname_relid("plan_pkey", nsp);
+	catalog->object_relid = get_relname_relid("object", nsp);
+	catalog->object_rel_col_idx = get_relname_relid("object_rel_col_idx", nsp);
+	return OidIsValid(catalog->plan_relid) && OidIsValid(catalog->plan_pkey) &&
+		OidIsValid(catalog->object_relid) && OidIsValid(catalog->object_rel_col_idx);
+}
+
+/*
+ * guard_cache_reset
+ *		Start a new cache generation.
+ */
+static void
+guard_cache_reset(void)
+{
+	HASHCTL		ctl;
+
+	if (guard_cache_context == NULL)
+		guard_cache_context = AllocSetContextCreate(TopMemoryContext,
+													"phased_change guard cache",
+													ALLOCSET_SMALL_SIZES);
+	else
+		MemoryContextReset(guard_cache_context);
+
+	ctl.keysize = sizeof(Oid);
+	ctl.entrysize = sizeof(GuardRelation);
+	ctl.hcxt = guard_cache_context;
+	guard_cache = hash_create("phased_change guard cache", 64, &ctl,
+							  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	guard_cache_valid = true;
+	if (!guard_catalog_lookup(&guard_catalog))
+		guard_catalog.plan_relid = InvalidOid;
+}
+
+/*
+ * guard_attr
+ *		A column of a catalog tuple, by name.
+ */
+static Datum
+guard_attr(Relation rel, HeapTuple tuple, const char *attname, bool *isnull)
+{
+	return heap_getattr(tuple, get_attnum(RelationGetRelid(rel), attname),
+						RelationGetDescr(rel), isnull);
+}
+
+/*
+ * guard_plan_fetch
+ *		Fill in the plan of an entry; false when the plan is not active.
+ */
+static bool
+guard_plan_fetch(Relation planrel, Snapshot snapshot, GuardEntry *entry)
+{
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	bool		active = false;
+	bool		isnull;
+
+	/* systable_beginscan takes heap attribute numbers */
+	ScanKeyInit(&key, get_attnum(guard_catalog.plan_relid, "plan_id"),
+				BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(entry->plan_id));
+	scan = systable_beginscan(planrel, guard_catalog.plan_pkey, true, snapshot, 1, &key);
+	tuple = systable_getnext(scan);
+	if (HeapTupleIsValid(tuple))
+	{
+		char	   *status = TextDatumGetCString(guard_attr(planrel, tuple, "status", &isnull));
+
+		active = strcmp(status, "active") == 0;
+		entry->plan_name = TextDatumGetCString(guard_attr(planrel, tuple, "name", &isnull));
+		entry->phase = (Phase) DatumGetInt16(guard_attr(planrel, tuple, "phase", &isnull));
+	}
+	systable_endscan(scan);
+	return active;
+}
+
+/*
+ * guard_cache_load
+ *		Read the objects of active plans on one relation.
+ */
+static List *
+guard_cache_load(Oid relid)
+{
+	Relation	objrel = table_open(guard_catalog.object_relid, AccessShareLock);
+	Relation	planrel = table_open(guard_catalog.plan_relid, AccessShareLock);
+	Snapshot	snapshot = RegisterSnapshot(GetLatestSnapshot());
+	MemoryContext oldcontext = MemoryContextSwitchTo(guard_cache_context);
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	List	   *entries = NIL;
+
+	ScanKeyInit(&key, get_attnum(guard_catalog.object_relid, "rel"),
+				BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(relid));
+	scan = systable_beginscan(objrel, guard_catalog.object_rel_col_idx, true,
+							  snapshot, 1, &key);
+	while ((tuple = systable_getnext(scan)) != NULL)
+	{
+		GuardEntry *entry = palloc0(sizeof(GuardEntry));
+		bool		isnull;
+		Datum		col = guard_attr(objrel, tuple, "col", &isnull);
+
+		entry->column = isnull ? NULL : pstrdup(NameStr(*DatumGetName(col)));
+		entry->retired = strcmp(TextDatumGetCString(guard_attr(objrel, tuple, "role", &isnull)),
+								"retired") == 0;
+		entry->plan_id = DatumGetInt64(guard_attr(objrel, tuple, "plan_id", &isnull));
+		entry->identity = TextDatumGetCString(guard_attr(objrel, tuple, "identity", &isnull));
+		if (guard_plan_fetch(planrel, snapshot, entry))
+			entries = lappend(entries, entry);
+	}
+	systable_endscan(scan);
+
+	MemoryContextSwitchTo(oldcontext);
+	UnregisterSnapshot(snapshot);
+	table_close(planrel, AccessShareLock);
+	table_close(objrel, AccessShareLock);
+	return entries;
+}
+
+/*
+ * guard_cache_lookup
+ *		The objects of active plans on a relation (NIL when none): one hash
+ *		probe once the relation has been seen.
+ */
+List *
+guard_cache_lookup(Oid relid)
+{
+	GuardRelation *relation;
+	bool		found;
+
+	if (!guard_cache_valid || guard_cache == NULL)
+		guard_cache_reset();
+	if (!OidIsValid(guard_catalog.plan_relid))
+		return NIL;				/* extension not installed here */
+
+	relation = hash_search(guard_cache, &relid, HASH_FIND, NULL);
+	if (relation != NULL)
+		return relation->entries;
+
+	/* Loading may process invalidations; the entry is stored all the same. */
+	{
+		List	   *entries = guard_cache_load(relid);
+
+		if (!guard_cache_valid)
+			return entries;
+		relation = hash_search(guard_cache, &relid, HASH_ENTER, &found);
+		relation->entries = entries;
+		return entries;
+	}
+}
+
+/*
+ * guard_catalog_changed()
+ *		Statement trigger on the plan catalog: invalidate every backend's
+ *		guard cache when the transaction commits.
+ */
+Datum
+guard_catalog_changed(PG_FUNCTION_ARGS)
+{
+	Oid			nsp;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		elog(ERROR, "guard_catalog_changed: not called by trigger manager");
+	nsp = get_namespace_oid(PHASED_CHANGE_EXTENSION, false);
+	CacheInvalidateRelcacheByRelid(get_relname_relid("plan", nsp));
+	PG_RETURN_POINTER(NULL);
+}
