@@ -19,10 +19,10 @@ EXTENSION = phased_change
 DATA = phased_change--1.0.sql
 PGFILEDESC = "phased_change - four-phase schema change plans enforced by the database"
 
-REGRESS = plans objects checks advance privileges walkthrough
+REGRESS = plans objects checks advance privileges guard unplanned walkthrough
 REGRESS_OPTS = --temp-instance=tmp_check_regress --temp-config=test/regress.conf
 
-ISOLATION = advance_concurrency
+ISOLATION = advance_concurrency guard_drop_vs_rollback guard_retire_vs_drop
 ISOLATION_OPTS = --inputdir=test/isolation --temp-instance=tmp_check_iso \
 	--temp-config=test/regress.conf
 

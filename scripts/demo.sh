@@ -29,7 +29,7 @@ run_as_postgres createdb -h "$DEMO" -p $PORT demo
 echo
 echo "CREATE EXTENSION phased_change: no configuration change needed."
 run_as_postgres psql -X -q -h "$DEMO" -p $PORT -d demo -e -c "CREATE EXTENSION phased_change;"
-run_as_postgres psql -X -q -h "$DEMO" -p $PORT -d demo -e -f "$WORKDIR/sql/walkthrough.sql" 2>&1 |
+run_as_postgres psql -X -q -h "$DEMO" -p $PORT -d demo -v demo=1 -e -f "$WORKDIR/sql/walkthrough.sql" 2>&1 |
 	sed -e 's/^psql:[^ ]*: //'
 echo
 echo "Done; the throwaway cluster is removed."

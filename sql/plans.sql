@@ -21,7 +21,7 @@ FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
 WHERE n.nspname = 'public' AND p.proname LIKE 'phase\_%'
 ORDER BY 1::text;
 
--- Run a statement; show its error with elapsed times masked.
+-- Run a statement; show its error in full, with times and durations masked.
 CREATE FUNCTION try(stmt text) RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
 	state text; msg text; detail text; hint text;
@@ -31,8 +31,10 @@ BEGIN
 EXCEPTION WHEN OTHERS THEN
 	GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, msg = MESSAGE_TEXT,
 		detail = PG_EXCEPTION_DETAIL, hint = PG_EXCEPTION_HINT;
-	RETURN regexp_replace(format(E'%s: %s\nDETAIL: %s\nHINT: %s', state, msg, detail, hint),
-						  '\d+:\d\d:\d\d(\.\d+)?', 'HH:MM:SS', 'g');
+	RETURN regexp_replace(regexp_replace(
+			format(E'%s: %s\nDETAIL: %s\nHINT: %s', state, msg, detail, hint),
+			'\d{4}-\d\d-\d\d \d\d:\d\d:\d\d[-+]\d\d', 'TIMESTAMP', 'g'),
+		'\d+:\d\d:\d\d(\.\d+)?', 'HH:MM:SS', 'g');
 END
 $$;
 

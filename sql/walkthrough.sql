@@ -61,12 +61,19 @@ SELECT phase_advance('merge-aggregators');
 
 \echo
 \echo '--- Phase 3, contract: the application switches to primary_categories;'
-\echo '    legacy_categories sits unused while the soak runs.'
+\echo '    legacy_categories sits unused while the soak runs.  Dropping it now is'
+\echo '    refused by the server itself, whoever sends the statement:'
+\if :{?demo}
+ALTER TABLE user_profile DROP COLUMN legacy_categories;
+\else
+SELECT try($$ALTER TABLE user_profile DROP COLUMN legacy_categories$$);
+\endif
 SELECT pg_sleep(2.1);
 SELECT phase_advance('merge-aggregators');
 
 \echo
-\echo '--- Phase 4, cleanup: the only irreversible step.'
+\echo '--- Phase 4, cleanup: the only irreversible step.  The same statement'
+\echo '    now goes through.'
 SELECT next_step FROM phased_change.progress WHERE plan = 'merge-aggregators';
 ALTER TABLE user_profile DROP COLUMN legacy_categories;
 SELECT phase_advance('merge-aggregators');
@@ -87,3 +94,7 @@ SELECT plan, status, phase, ready, next_step FROM phased_change.progress
 WHERE plan = 'merge-aggregators';
 SELECT plan, object, role, exists, may_drop FROM phased_change.guarded_objects
 WHERE plan = 'merge-aggregators' ORDER BY object;
+\echo
+\echo '--- Every statement the guard refused, and who sent it:'
+SELECT plan, object, actor = session_user AS by_me FROM phased_change.blocked_ddl
+WHERE plan = 'merge-aggregators';

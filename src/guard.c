@@ -205,17 +205,18 @@ guard_recheck(const GuardEntry *entry)
 
 /*
  * guard_record
- *		Record a ddl_blocked or override event (plan_id 0: no plan).  A
+ *		Record a ddl_blocked or override event (plan_id 0: no plan), in the
+ *		phase the plan is in.  A
  *		blocked statement's record is preserved through its rollback.
  */
 static void
-guard_record(const char *event, int64 plan_id, const GuardTarget *target,
+guard_record(const char *event, int64 plan_id, Phase phase, const GuardTarget *target,
 			 const char *reason)
 {
 	CatalogSession session;
 	Caller		caller = caller_identify();
 	PlanRow		plan = {0};
-	HistoryEvent record = {event, PHASE_NONE, PHASE_NONE, false, -1, NULL};
+	HistoryEvent record = {event, phase, PHASE_NONE, false, -1, NULL};
 	int64		event_id;
 
 	catalog_begin(&session);
@@ -321,7 +322,7 @@ guard_refuse(const GuardTarget *target, const GuardEntry *entry, Phase phase)
 		appendStringInfo(&hint, "To undo the change, roll the plan back to phase \"expand\" with SELECT phase_rollback(%s).",
 						 quote_literal_cstr(entry->plan_name));
 
-	guard_record("ddl_blocked", entry->plan_id, target, NULL);
+	guard_record("ddl_blocked", entry->plan_id, phase, target, NULL);
 	ereport(ERROR,
 			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 			 errmsg("cannot %s", target_what(target)),
@@ -369,7 +370,7 @@ guard_unplanned(GuardTarget *target)
 						 target->column ? quote_literal_cstr(target->column) : "")));
 		return;
 	}
-	guard_record("ddl_blocked", 0, target, "unplanned");
+	guard_record("ddl_blocked", 0, PHASE_NONE, target, "unplanned");
 	ereport(ERROR,
 			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 			 errmsg("cannot %s", what),
@@ -461,7 +462,7 @@ guard_enforce_one(GuardTarget *target)
 						entry->plan_name, target_what(target)),
 				 errdetail("phased_change.override is set: \"%s\". The override is recorded in phased_change.history.",
 						   reason)));
-		guard_record("override", entry->plan_id, target, reason);
+		guard_record("override", entry->plan_id, phase, target, reason);
 	}
 
 	if (!planned && !target->cascaded)

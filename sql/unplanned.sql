@@ -1,0 +1,92 @@
+--
+-- unplanned.sql: phased_change.unplanned_ddl (allow | warn | block) for
+-- destructive DDL on tables no active plan retires, and the superuser's
+-- emergency phased_change.override.  Both settings are superuser-only.
+--
+SELECT current_user AS superuser \gset
+CREATE ROLE regress_unplanned_user LOGIN;
+
+-- The settings exist once the library is loaded (by the first phase_* call
+-- or guarded DDL of a session, or by preloading it).  A value set earlier by
+-- a role that may not set it is discarded when the library loads.
+\c - regress_unplanned_user
+SET phased_change.unplanned_ddl = allow;
+SET phased_change.override = 'sneaky';
+CREATE TEMP TABLE loader (a int);
+ALTER TABLE loader ADD COLUMN b int;	-- fires the guard, which loads the library
+SHOW phased_change.unplanned_ddl;
+SHOW phased_change.override;
+\c - :superuser
+LOAD 'phased_change';
+SHOW phased_change.unplanned_ddl;
+CREATE TABLE ledger (id int, legacy text, note text, amount int, extra int);
+
+-- warn (the default): the statement goes through with a WARNING.
+ALTER TABLE ledger DROP COLUMN legacy;
+ALTER TABLE ledger RENAME COLUMN note TO memo;
+ALTER TABLE ledger ALTER COLUMN amount TYPE bigint;
+ALTER TABLE ledger ADD COLUMN added int;		-- not destructive: silent
+
+-- block: refused, and recorded with no plan.
+SET phased_change.unplanned_ddl = block;
+ALTER TABLE ledger DROP COLUMN extra;
+ALTER TABLE ledger RENAME TO journal;
+DROP TABLE ledger;
+SELECT plan, object, statement FROM phased_change.blocked_ddl WHERE plan IS NULL ORDER BY at;
+SELECT event, detail ->> 'reason' AS reason FROM phased_change.history
+WHERE plan IS NULL ORDER BY event_id;
+
+-- Exempt: temporary tables, tables created in this transaction, views, and
+-- objects that an active plan retires once it allows the drop.
+CREATE TEMP TABLE scratch (id int, gone int);
+ALTER TABLE scratch DROP COLUMN gone;
+BEGIN;
+CREATE TABLE fresh (id int, gone int);
+ALTER TABLE fresh DROP COLUMN gone;
+ALTER TABLE fresh RENAME TO fresher;
+COMMIT;
+CREATE VIEW ledger_view AS SELECT id FROM ledger;
+DROP VIEW ledger_view;
+SELECT phase_plan_create('ledger-plan', NULL, '0');
+SELECT phase_retire('ledger-plan', 'ledger', 'extra');
+SELECT phase_advance('ledger-plan');
+SELECT phase_advance('ledger-plan');
+SELECT phase_advance('ledger-plan');
+ALTER TABLE ledger DROP COLUMN extra;
+SELECT phase_advance('ledger-plan');
+
+-- allow: silent.
+SET phased_change.unplanned_ddl = allow;
+ALTER TABLE ledger DROP COLUMN added;
+RESET phased_change.unplanned_ddl;
+
+-- Only superusers may set either setting.
+ALTER TABLE ledger OWNER TO regress_unplanned_user;
+SET ROLE regress_unplanned_user;
+SET phased_change.unplanned_ddl = allow;
+SET phased_change.override = 'let me';
+RESET ROLE;
+
+-- The override: a superuser lets a guarded statement through, audited.
+SELECT phase_plan_create('memo-plan', NULL, '0');
+SELECT phase_retire('memo-plan', 'ledger', 'memo');
+\set VERBOSITY terse
+ALTER TABLE ledger DROP COLUMN memo;
+\set VERBOSITY default
+SET phased_change.override = 'incident 4711: memo holds PII';
+SHOW phased_change.override;
+-- ... honoured only while the session user is a superuser
+SET SESSION AUTHORIZATION regress_unplanned_user;
+\set VERBOSITY terse
+ALTER TABLE ledger DROP COLUMN memo;
+\set VERBOSITY default
+RESET SESSION AUTHORIZATION;
+ALTER TABLE ledger DROP COLUMN memo;
+RESET phased_change.override;
+SELECT plan, event, detail ->> 'object' AS object, detail ->> 'reason' AS reason,
+	   detail ->> 'statement' AS statement
+FROM phased_change.history WHERE event = 'override';
+
+SELECT phase_abandon('memo-plan', 'end of test');
+DROP TABLE ledger;
+DROP ROLE regress_unplanned_user;
