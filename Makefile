@@ -13,13 +13,20 @@ OBJS = \
 	src/plan.o \
 	src/guard_cache.o \
 	src/guard_statement.o \
-	src/guard.o
+	src/guard.o \
+	src/guard_hooks.o \
+	src/usage.o
 
 EXTENSION = phased_change
 DATA = phased_change--1.0.sql
 PGFILEDESC = "phased_change - four-phase schema change plans enforced by the database"
 
-REGRESS = plans objects checks advance privileges guard unplanned walkthrough
+# The regression suite runs twice: with the guard in event triggers only,
+# and with the library preloaded (hooks, usage tracking).  The two lists
+# differ only in the tests of what preloading changes.
+REGRESS_COMMON = plans objects checks advance privileges guard unplanned walkthrough
+REGRESS = $(REGRESS_COMMON) settings_unloaded usage_unloaded
+REGRESS_PRELOAD = $(REGRESS_COMMON) settings_preloaded usage_preloaded
 REGRESS_OPTS = --temp-instance=tmp_check_regress --temp-config=test/regress.conf
 
 ISOLATION = advance_concurrency guard_drop_vs_rollback guard_retire_vs_drop
@@ -35,7 +42,12 @@ include $(PGXS)
 # TAP tests live under test/t rather than the PGXS default t/.
 PROVE_TESTS = test/t/*.pl
 
-.PHONY: test demo
+# The same suite with phased_change in shared_preload_libraries.
+installcheck-preload: submake
+	$(pg_regress_installcheck) --temp-instance=tmp_check_preload \
+		--temp-config=test/preload.conf --outputdir=output_preload $(REGRESS_PRELOAD)
+
+.PHONY: test demo installcheck-preload
 test:
 	scripts/test.sh
 

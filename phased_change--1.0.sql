@@ -185,7 +185,8 @@ SELECT p.name AS plan,
 	   ph.name AS plan_phase,
 	   o.registered_at,
 	   o.rel,
-	   o.col
+	   o.col,
+	   o.object_id
 FROM phased_change.object o
 JOIN phased_change.plan p ON p.plan_id OPERATOR(pg_catalog.=) o.plan_id
 JOIN phased_change.phase ph ON ph.phase OPERATOR(pg_catalog.=) p.phase
@@ -226,11 +227,69 @@ LEFT JOIN phased_change.phase f ON f.phase OPERATOR(pg_catalog.=) e.from_phase
 LEFT JOIN phased_change.phase t ON t.phase OPERATOR(pg_catalog.=) e.to_phase;
 
 /*
+ * Usage tracking (when preloaded): the state of the tracker, and the counts
+ * of this database's guarded objects.  Without preloading, usage_tracking()
+ * says so and usage_counts() is empty.
+ */
+CREATE FUNCTION phased_change.usage_tracking(
+	OUT preloaded pg_catalog.bool,
+	OUT tracking_since pg_catalog.timestamptz,
+	OUT tracked pg_catalog.int8,
+	OUT capacity pg_catalog.int4,
+	OUT uncounted pg_catalog.int8,
+	OUT require_evidence pg_catalog.bool)
+RETURNS record
+LANGUAGE C VOLATILE
+AS 'MODULE_PATHNAME', 'usage_tracking';
+
+CREATE FUNCTION phased_change.usage_counts(
+	OUT object_id pg_catalog.int8,
+	OUT reads pg_catalog.int8,
+	OUT writes pg_catalog.int8,
+	OUT first_seen pg_catalog.timestamptz,
+	OUT last_seen pg_catalog.timestamptz,
+	OUT last_role pg_catalog.name,
+	OUT last_application_name pg_catalog.text)
+RETURNS SETOF record
+LANGUAGE C VOLATILE
+AS 'MODULE_PATHNAME', 'usage_counts';
+
+REVOKE ALL ON FUNCTION phased_change.usage_tracking(), phased_change.usage_counts() FROM PUBLIC;
+
+/*
+ * column_usage: one row per object guarded by an active plan, with its
+ * reads and writes since tracking began.
+ */
+CREATE VIEW phased_change.column_usage AS
+SELECT g.plan,
+	   g.role,
+	   g.object_type,
+	   (SELECT pg_catalog.format('%I.%I', n.nspname, c.relname)
+		FROM pg_catalog.pg_class c
+		JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+		WHERE c.oid OPERATOR(pg_catalog.=) g.rel::pg_catalog.oid) AS "table",
+	   g.col AS "column",
+	   COALESCE(u.reads, CASE WHEN t.preloaded THEN 0 END) AS reads,
+	   COALESCE(u.writes, CASE WHEN t.preloaded THEN 0 END) AS writes,
+	   u.first_seen,
+	   u.last_seen,
+	   u.last_role,
+	   u.last_application_name,
+	   t.tracking_since,
+	   (t.preloaded AND t.uncounted OPERATOR(pg_catalog.=) 0) AS tracking_complete
+FROM phased_change.guarded_objects g
+CROSS JOIN phased_change.usage_tracking() t
+LEFT JOIN phased_change.usage_counts() u ON u.object_id OPERATOR(pg_catalog.=) g.object_id
+WHERE g.plan_status OPERATOR(pg_catalog.=) 'active';
+
+/*
  * progress: one row per plan.  Reading it never runs a check: the check
  * columns come from the latest verification recorded since the phase was
- * entered, and the soak from the clock.  phase_advance reads its blockers
- * from here after recording a fresh verification, so the view and the
- * function can never disagree about what stands in the way.
+ * entered, and the soak from the clock.  In contract the soak also counts
+ * from the last use of a retired object and, when the evidence must be
+ * complete, from the start of usage tracking.  phase_advance reads its
+ * blockers from here after recording a fresh verification, so the view and
+ * the function can never disagree about what stands in the way.
  */
 CREATE VIEW phased_change.progress AS
 SELECT p.name AS plan,
@@ -239,7 +298,7 @@ SELECT p.name AS plan,
 	   ph.name AS phase,
 	   p.phase AS phase_number,
 	   p.entered_at,
-	   s.soak,
+	   k.soak,
 	   s.soak_remaining,
 	   c.checks_passed,
 	   c.checks_total,
@@ -248,10 +307,35 @@ SELECT p.name AS plan,
 		AND pg_catalog.cardinality(b.blockers) OPERATOR(pg_catalog.=) 0) AS ready,
 	   b.blockers,
 	   n.next_step,
+	   w.warnings,
+	   CASE WHEN t.preloaded AND p.status OPERATOR(pg_catalog.=) 'active' THEN r.usage END
+		   AS retired_usage,
 	   p.owner,
 	   p.created_at
 FROM phased_change.plan p
 JOIN phased_change.phase ph ON ph.phase OPERATOR(pg_catalog.=) p.phase
+CROSS JOIN phased_change.usage_tracking() t
+/* the use of each plan's retired objects, read from the tracker once */
+LEFT JOIN (
+	SELECT o.plan_id,
+		   pg_catalog.max(u.last_seen) AS last_use,
+		   pg_catalog.array_agg(CASE
+				WHEN u.object_id IS NULL THEN
+					pg_catalog.format('Retired %s "%s" has not been used since usage tracking began.',
+									  o.object_type, o.identity)
+				ELSE
+					pg_catalog.format('Retired %s "%s" was last used at %s by role "%s"%s: %s reads, %s writes.',
+									  o.object_type, o.identity, u.last_seen, u.last_role,
+									  CASE WHEN u.last_application_name OPERATOR(pg_catalog.<>) ''
+										   THEN pg_catalog.format(' (application "%s")', u.last_application_name)
+										   ELSE '' END,
+									  u.reads, u.writes)
+				END ORDER BY o.identity) AS usage
+	FROM phased_change.object o
+	LEFT JOIN phased_change.usage_counts() u ON u.object_id OPERATOR(pg_catalog.=) o.object_id
+	WHERE o.role OPERATOR(pg_catalog.=) 'retired'
+	GROUP BY o.plan_id
+) r ON r.plan_id OPERATOR(pg_catalog.=) p.plan_id
 /* the latest verification recorded in this stay in the phase */
 LEFT JOIN LATERAL (
 	SELECT e.at, e.detail
@@ -263,32 +347,47 @@ LEFT JOIN LATERAL (
 	ORDER BY e.at DESC, e.event_id DESC
 	LIMIT 1
 ) v ON true
-/* the soak: counted from the later of entering and the last failed verification */
+/* what the soak counts from */
 CROSS JOIN LATERAL (
-	SELECT k.soak, k.since,
-		   CASE WHEN p.status OPERATOR(pg_catalog.=) 'active' THEN
+	SELECT CASE WHEN p.phase OPERATOR(pg_catalog.=) 4 THEN '0'::pg_catalog.interval
+			   ELSE COALESCE((SELECT ps.soak FROM phased_change.phase_soak ps
+							  WHERE ps.plan_id OPERATOR(pg_catalog.=) p.plan_id
+								AND ps.phase OPERATOR(pg_catalog.=) p.phase),
+							 p.soak)
+		   END AS soak,
+		   (SELECT pg_catalog.max(e.at)
+			FROM phased_change.event_log e
+			WHERE e.plan_id OPERATOR(pg_catalog.=) p.plan_id
+			  AND e.from_phase OPERATOR(pg_catalog.=) p.phase
+			  AND e.at OPERATOR(pg_catalog.>=) p.entered_at
+			  AND e.checks_ok IS NOT NULL
+			  AND NOT e.checks_ok) AS last_failed,
+		   CASE WHEN p.phase OPERATOR(pg_catalog.=) 3 THEN r.last_use END AS last_use,
+		   CASE WHEN p.phase OPERATOR(pg_catalog.=) 3 AND t.preloaded AND r.plan_id IS NOT NULL
+				THEN t.tracking_since END AS tracked_from,
+		   (p.phase OPERATOR(pg_catalog.=) 3 AND r.plan_id IS NOT NULL) AS needs_evidence
+) k
+CROSS JOIN LATERAL (
+	SELECT GREATEST(p.entered_at, k.last_failed, k.last_use) AS evidence_from,
+		   GREATEST(p.entered_at, k.last_failed, k.last_use,
+					CASE WHEN t.require_evidence THEN k.tracked_from END) AS since
+) f
+CROSS JOIN LATERAL (
+	SELECT CASE WHEN p.status OPERATOR(pg_catalog.=) 'active' THEN
 			   GREATEST(k.soak OPERATOR(pg_catalog.-)
-						(pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) k.since),
+						(pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) f.since),
 						'0'::pg_catalog.interval)
 		   END AS soak_remaining,
-		   GREATEST(pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) k.since,
-					'0'::pg_catalog.interval) AS soaked
-	FROM (
-		SELECT CASE WHEN p.phase OPERATOR(pg_catalog.=) 4 THEN '0'::pg_catalog.interval
-				   ELSE COALESCE((SELECT ps.soak FROM phased_change.phase_soak ps
-								  WHERE ps.plan_id OPERATOR(pg_catalog.=) p.plan_id
-									AND ps.phase OPERATOR(pg_catalog.=) p.phase),
-								 p.soak)
-			   END AS soak,
-			   GREATEST(p.entered_at,
-						(SELECT pg_catalog.max(e.at)
-						 FROM phased_change.event_log e
-						 WHERE e.plan_id OPERATOR(pg_catalog.=) p.plan_id
-						   AND e.from_phase OPERATOR(pg_catalog.=) p.phase
-						   AND e.at OPERATOR(pg_catalog.>=) p.entered_at
-						   AND e.checks_ok IS NOT NULL
-						   AND NOT e.checks_ok)) AS since
-	) k
+		   GREATEST(pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) f.since,
+					'0'::pg_catalog.interval) AS soaked,
+		   CASE WHEN f.since OPERATOR(pg_catalog.=) p.entered_at THEN ''
+				WHEN f.since OPERATOR(pg_catalog.=) k.last_failed
+					THEN ', counted from the last failed verification'
+				WHEN f.since OPERATOR(pg_catalog.=) k.last_use
+					THEN ', counted from the last use of a retired object'
+				ELSE pg_catalog.format(', counted from the start of usage tracking at %s, because the server restarted without saved usage statistics',
+									   k.tracked_from)
+		   END AS counted_from
 ) s
 /* the checks of the current phase against the latest verification */
 CROSS JOIN LATERAL (
@@ -330,6 +429,21 @@ CROSS JOIN LATERAL (
 	FROM phased_change.guarded_objects g
 	WHERE g.plan OPERATOR(pg_catalog.=) p.name
 ) o
+/* what is known about the evidence of non-use, as sentences */
+CROSS JOIN LATERAL (
+	SELECT CASE
+		WHEN p.status OPERATOR(pg_catalog.<>) 'active' OR r.plan_id IS NULL
+			 OR p.phase OPERATOR(pg_catalog.=) 4 THEN NULL
+		WHEN NOT t.preloaded THEN
+			'Usage tracking is off because phased_change is not in shared_preload_libraries: nothing proves that the retired objects are unused.'
+		WHEN k.needs_evidence AND t.uncounted OPERATOR(pg_catalog.>) 0 THEN
+			pg_catalog.format('Usage tracking is full (phased_change.max_tracked_columns): %s uses went uncounted.',
+							  t.uncounted)
+		WHEN k.needs_evidence AND k.tracked_from OPERATOR(pg_catalog.>) f.evidence_from THEN
+			pg_catalog.format('Usage tracking has covered the retired objects only since %s, because the server restarted without saved usage statistics.',
+							  k.tracked_from)
+	END AS evidence
+) x
 /* every unmet condition, as sentences */
 CROSS JOIN LATERAL (
 	SELECT CASE WHEN p.status OPERATOR(pg_catalog.<>) 'active' THEN '{}'::pg_catalog.text[]
@@ -337,16 +451,25 @@ CROSS JOIN LATERAL (
 				OPERATOR(pg_catalog.||)
 				CASE WHEN p.phase OPERATOR(pg_catalog.=) 4 THEN o.standing ELSE '{}' END
 				OPERATOR(pg_catalog.||)
+				CASE WHEN t.require_evidence AND t.uncounted OPERATOR(pg_catalog.>) 0
+						  AND k.needs_evidence THEN ARRAY[x.evidence]
+					 ELSE '{}' END
+				OPERATOR(pg_catalog.||)
 				CASE WHEN s.soak_remaining OPERATOR(pg_catalog.>) '0'::pg_catalog.interval THEN
 					ARRAY[pg_catalog.format('Phase "%s" has soaked for %s of its %s soak%s.',
 						ph.name,
 						pg_catalog.date_trunc('second', s.soaked),
-						s.soak,
-						CASE WHEN s.since OPERATOR(pg_catalog.>) p.entered_at
-							 THEN ', counted from the last failed verification' ELSE '' END)]
+						k.soak,
+						s.counted_from)]
 				ELSE '{}' END
 		   END AS blockers
 ) b
+/* what is worth knowing but blocks nothing */
+CROSS JOIN LATERAL (
+	SELECT CASE WHEN x.evidence IS NULL
+					 OR (t.require_evidence AND t.preloaded) THEN '{}'::pg_catalog.text[]
+				ELSE ARRAY[x.evidence] END AS warnings
+) w
 /* what to do next */
 CROSS JOIN LATERAL (
 	SELECT CASE
@@ -360,6 +483,8 @@ CROSS JOIN LATERAL (
 			pg_catalog.format('SELECT phase_verify(%L);', p.name)
 		WHEN p.phase OPERATOR(pg_catalog.=) 4 AND o.drops IS NOT NULL THEN
 			pg_catalog.format('%s Then run SELECT phase_advance(%L);', o.drops, p.name)
+		WHEN t.require_evidence AND t.uncounted OPERATOR(pg_catalog.>) 0 AND k.needs_evidence THEN
+			'Raise phased_change.max_tracked_columns and restart the server, or set phased_change.require_usage_evidence to off.'
 		WHEN s.soak_remaining OPERATOR(pg_catalog.>) '0'::pg_catalog.interval THEN
 			pg_catalog.format('Wait %s for the soak, then run SELECT phase_advance(%L);',
 				pg_catalog.date_trunc('second', s.soak_remaining

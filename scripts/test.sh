@@ -11,9 +11,13 @@ build_and_install
 writable_copy
 
 status=0
-run_as_postgres make -C "$WORKDIR" installcheck PG_CONFIG=$PG_BINDIR/pg_config with_llvm=no || status=$?
+make_args="PG_CONFIG=$PG_BINDIR/pg_config with_llvm=no"
+# pg_regress, isolation and TAP; then pg_regress again, preloaded.
+run_as_postgres make -C "$WORKDIR" installcheck $make_args || status=$?
+run_as_postgres make -C "$WORKDIR" installcheck-preload $make_args || status=$?
 
-for diffs in "$WORKDIR/regression.diffs" "$WORKDIR/output_iso/regression.diffs"; do
+for diffs in "$WORKDIR/regression.diffs" "$WORKDIR/output_iso/regression.diffs" \
+	"$WORKDIR/output_preload/regression.diffs"; do
 	if [ -s "$diffs" ]; then
 		echo "=== $diffs"
 		cat "$diffs"

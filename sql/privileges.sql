@@ -12,7 +12,10 @@ CREATE ROLE regress_auditor;
 
 -- The grants shown in the README.
 GRANT USAGE ON SCHEMA phased_change TO regress_operator, regress_other_operator, regress_auditor;
-GRANT SELECT ON phased_change.progress, phased_change.history, phased_change.guarded_objects
+GRANT SELECT ON phased_change.progress, phased_change.history, phased_change.guarded_objects,
+	phased_change.blocked_ddl, phased_change.column_usage
+	TO regress_operator, regress_other_operator, regress_auditor;
+GRANT EXECUTE ON FUNCTION phased_change.usage_tracking(), phased_change.usage_counts()
 	TO regress_operator, regress_other_operator, regress_auditor;
 GRANT EXECUTE ON FUNCTION
 	phase_plan_create(text, text, interval), phase_retire(text, regclass, name),
@@ -76,6 +79,8 @@ SELECT plan, phase, status FROM phased_change.progress WHERE plan = 'op-plan';
 SELECT event, from_phase, to_phase, role FROM phased_change.history
 WHERE plan = 'op-plan' ORDER BY event_id;
 SELECT plan, object, role FROM phased_change.guarded_objects WHERE plan = 'op-plan';
+SELECT plan, "column", role FROM phased_change.column_usage WHERE plan = 'op-plan';
+SELECT count(*) FROM phased_change.blocked_ddl WHERE plan = 'op-plan';
 SELECT phase_advance('op-plan');
 SELECT * FROM phased_change.plan;
 RESET ROLE;

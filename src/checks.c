@@ -34,6 +34,7 @@
 #include "utils/resowner.h"
 
 #include "phased_change.h"
+#include "usage.h"
 
 PG_FUNCTION_INFO_V1(phase_check_add);
 
@@ -143,6 +144,8 @@ check_run_one(Oid owner, const char *search_path, const char *predicate)
 	Oid			save_userid;
 	int			save_sec_context;
 
+	bool		was_suspended = usage_suspend(true);	/* not evidence of use */
+
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(oldcontext);
@@ -159,6 +162,7 @@ check_run_one(Oid owner, const char *search_path, const char *predicate)
 								 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_LOCAL,
 								 true, 0, false);
 		failure = check_evaluate(predicate);
+		usage_suspend(was_suspended);
 		SetUserIdAndSecContext(save_userid, save_sec_context);
 		RollbackAndReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(oldcontext);
@@ -168,6 +172,7 @@ check_run_one(Oid owner, const char *search_path, const char *predicate)
 	{
 		ErrorData  *edata;
 
+		usage_suspend(was_suspended);
 		MemoryContextSwitchTo(oldcontext);
 		edata = CopyErrorData();
 		FlushErrorState();

@@ -33,6 +33,7 @@
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "commands/event_trigger.h"
+#include "commands/extension.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "storage/lmgr.h"
@@ -66,6 +67,9 @@ static const struct config_enum_entry unplanned_ddl_options[] = {
 };
 
 static int	guard_unplanned_ddl = UNPLANNED_WARN;
+
+/* Set by guard_hooks.c when preloaded: the event triggers stand down. */
+bool		guard_hooks_installed = false;
 static char *guard_override = NULL;
 
 /*
@@ -204,14 +208,14 @@ guard_recheck(const GuardEntry *entry)
 }
 
 /*
- * guard_record
+ * guard_audit
  *		Record a ddl_blocked or override event (plan_id 0: no plan), in the
- *		phase the plan is in.  A
- *		blocked statement's record is preserved through its rollback.
+ *		phase the plan is in.  A blocked statement's record is preserved
+ *		through its rollback.
  */
-static void
-guard_record(const char *event, int64 plan_id, Phase phase, const GuardTarget *target,
-			 const char *reason)
+void
+guard_audit(const char *event, int64 plan_id, Phase phase, const char *identity,
+			const char *action, bool cascaded, const char *reason)
 {
 	CatalogSession session;
 	Caller		caller = caller_identify();
@@ -222,11 +226,11 @@ guard_record(const char *event, int64 plan_id, Phase phase, const GuardTarget *t
 	catalog_begin(&session);
 	plan.plan_id = plan_id;
 	plan.now = GetCurrentTimestamp();
-	record.detail = history_detail("object", target->identity,
-								   "action", action_names[target->action],
+	record.detail = history_detail("object", identity,
+								   "action", action,
 								   "statement", debug_query_string,
 								   "reason", reason,
-								   "cascaded", target->cascaded ? "true" : "false",
+								   "cascaded", cascaded ? "true" : "false",
 								   NULL);
 	event_id = history_record(&plan, &caller, &record);
 	if (strcmp(event, "ddl_blocked") == 0)
@@ -234,11 +238,19 @@ guard_record(const char *event, int64 plan_id, Phase phase, const GuardTarget *t
 	catalog_end(&session);
 }
 
+static void
+guard_record(const char *event, int64 plan_id, Phase phase, const GuardTarget *target,
+			 const char *reason)
+{
+	guard_audit(event, plan_id, phase, target->identity, action_names[target->action],
+				target->cascaded, reason);
+}
+
 /*
  * guard_override_reason
  *		The override reason when one is in force for this session.
  */
-static const char *
+const char *
 guard_override_reason(void)
 {
 	if (guard_override == NULL || guard_override[0] == '\0' ||
@@ -344,7 +356,8 @@ guard_unplanned(GuardTarget *target)
 	char	   *what;
 	char	   *qualified;
 
-	if (guard_unplanned_ddl == UNPLANNED_ALLOW || target->action == GUARD_SET_SCHEMA ||
+	if (guard_unplanned_ddl == UNPLANNED_ALLOW || creating_extension ||
+		target->action == GUARD_SET_SCHEMA ||
 		(target->relkind != RELKIND_RELATION && target->relkind != RELKIND_PARTITIONED_TABLE))
 		return;
 	rel = RelationIdGetRelation(target->relid);
@@ -498,6 +511,8 @@ guard_ddl_command_start(PG_FUNCTION_ARGS)
 
 	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
 		elog(ERROR, "guard_ddl_command_start: not fired by event trigger manager");
+	if (guard_hooks_installed)
+		PG_RETURN_VOID();		/* the ProcessUtility hook has done it */
 	trigdata = (EventTriggerData *) fcinfo->context;
 	guard_enforce(guard_statement_targets(trigdata->parsetree));
 	PG_RETURN_VOID();
@@ -575,6 +590,8 @@ guard_sql_drop(PG_FUNCTION_ARGS)
 {
 	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
 		elog(ERROR, "guard_sql_drop: not fired by event trigger manager");
+	if (guard_hooks_installed)
+		PG_RETURN_VOID();		/* the object access hook has done it */
 	guard_enforce(guard_dropped_targets());
 	PG_RETURN_VOID();
 }

@@ -37,6 +37,7 @@ typedef struct GuardTarget
 /* One object on a relation guarded by an active plan (guard_cache.c). */
 typedef struct GuardEntry
 {
+	int64		object_id;
 	char	   *column;			/* NULL: the whole relation */
 	bool		retired;		/* else introduced */
 	int64		plan_id;
@@ -50,10 +51,20 @@ extern List *guard_statement_targets(Node *parsetree);
 
 /* guard_cache.c */
 extern List *guard_cache_lookup(Oid relid);
+extern bool guard_catalog_present(void);
+extern uint64 guard_cache_generation(void);
 extern void guard_cache_register(void);
 
 /* guard.c */
+extern PGDLLIMPORT bool guard_hooks_installed;
 extern void guard_enforce(List *targets);
 extern void guard_define_settings(void);
+extern const char *guard_override_reason(void);
+extern void guard_audit(const char *event, int64 plan_id, Phase phase,
+						const char *identity, const char *action, bool cascaded,
+						const char *reason);
+
+/* guard_hooks.c */
+extern void guard_install_hooks(void);
 
 #endif							/* PHASED_CHANGE_GUARD_H */

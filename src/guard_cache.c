@@ -55,6 +55,7 @@ typedef struct GuardRelation
 static MemoryContext guard_cache_context = NULL;
 static HTAB *guard_cache = NULL;
 static bool guard_cache_valid = false;
+static uint64 guard_cache_generation_count = 0;
 static GuardCatalog guard_catalog;
 
 /*
@@ -65,7 +66,9 @@ static GuardCatalog guard_catalog;
 static void
 guard_cache_invalidate(Datum arg, Oid relid)
 {
-	if (relid == InvalidOid || relid == guard_catalog.plan_relid)
+	/* Without the catalog, any relcache change may be CREATE EXTENSION. */
+	if (relid == InvalidOid || !OidIsValid(guard_catalog.plan_relid) ||
+		relid == guard_catalog.plan_relid)
 		guard_cache_valid = false;
 }
 
@@ -122,6 +125,7 @@ guard_cache_reset(void)
 	guard_cache = hash_create("phased_change guard cache", 64, &ctl,
 							  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	guard_cache_valid = true;
+	guard_cache_generation_count++;
 	if (!guard_catalog_lookup(&guard_catalog))
 		guard_catalog.plan_relid = InvalidOid;
 }
@@ -194,6 +198,7 @@ guard_cache_load(Oid relid)
 		Datum		col = guard_attr(objrel, tuple, "col", &isnull);
 
 		entry->column = isnull ? NULL : pstrdup(NameStr(*DatumGetName(col)));
+		entry->object_id = DatumGetInt64(guard_attr(objrel, tuple, "object_id", &isnull));
 		entry->retired = strcmp(TextDatumGetCString(guard_attr(objrel, tuple, "role", &isnull)),
 								"retired") == 0;
 		entry->plan_id = DatumGetInt64(guard_attr(objrel, tuple, "plan_id", &isnull));
@@ -208,6 +213,31 @@ guard_cache_load(Oid relid)
 	table_close(planrel, AccessShareLock);
 	table_close(objrel, AccessShareLock);
 	return entries;
+}
+
+/*
+ * guard_catalog_present
+ *		Whether the extension is installed in this database.
+ */
+bool
+guard_catalog_present(void)
+{
+	if (!guard_cache_valid || guard_cache == NULL)
+		guard_cache_reset();
+	return OidIsValid(guard_catalog.plan_relid);
+}
+
+/*
+ * guard_cache_generation
+ *		Changes whenever the cache is dropped, so that caches derived from it
+ *		(usage.c) know to drop theirs.
+ */
+uint64
+guard_cache_generation(void)
+{
+	if (!guard_cache_valid || guard_cache == NULL)
+		guard_cache_reset();
+	return guard_cache_generation_count;
 }
 
 /*

@@ -1,0 +1,126 @@
+--
+-- usage_preloaded.sql (run with shared_preload_libraries): every read and
+-- write of a guarded column is counted (selected, inserted and updated
+-- columns, whole-row references, prepared statements, COPY, inheritance
+-- children and partitions mapped to the parent's column), once per query
+-- even when parallel, never for the extension's own checks.  In contract a
+-- use of a retired column restarts the soak.  DROP EXTENSION under an
+-- active plan and changes to the guard's event triggers are refused.
+--
+SET intervalstyle = postgres;
+SELECT now() AS test_start \gset
+SELECT preloaded, tracking_since IS NOT NULL AS tracking, capacity, uncounted, require_evidence
+FROM phased_change.usage_tracking();
+
+CREATE TABLE invoices (id int PRIMARY KEY, legacy_total int, total int);
+CREATE TABLE invoices_archive () INHERITS (invoices);
+CREATE TABLE readings (at date, legacy_unit text, value int) PARTITION BY RANGE (at);
+CREATE TABLE readings_2026 PARTITION OF readings FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
+INSERT INTO invoices VALUES (1, 10, 10);		-- not guarded yet: not counted
+SELECT phase_plan_create('usage-plan', NULL, '0');
+SELECT phase_retire('usage-plan', 'invoices', 'legacy_total');
+SELECT phase_introduce('usage-plan', 'invoices', 'total');
+SELECT phase_retire('usage-plan', 'readings', 'legacy_unit');
+CREATE VIEW usage_now AS
+	SELECT "table", "column", reads, writes, last_role, last_application_name
+	FROM phased_change.column_usage WHERE plan = 'usage-plan' ORDER BY "table", "column";
+SELECT * FROM usage_now;
+
+-- Reads: a guarded column selected, in *, in a whole-row reference, in WHERE.
+SELECT id FROM invoices;						-- no guarded column
+SELECT legacy_total FROM invoices;				-- legacy_total
+SELECT * FROM invoices;							-- legacy_total, total
+SELECT i FROM invoices i;						-- whole row: legacy_total, total
+SELECT count(*) FROM invoices WHERE legacy_total > 0;	-- legacy_total
+SELECT * FROM usage_now;
+
+-- Writes: updated and inserted columns.
+UPDATE invoices SET legacy_total = 11;			-- legacy_total written
+INSERT INTO invoices (id, total) VALUES (2, 5);	-- total written
+INSERT INTO invoices VALUES (3, 1, 1);			-- both written
+SELECT * FROM usage_now;
+
+-- Every execution of a prepared statement, and COPY both ways.
+PREPARE legacy_by_id AS SELECT legacy_total FROM invoices WHERE id = $1;
+EXECUTE legacy_by_id(1);
+EXECUTE legacy_by_id(1);
+COPY invoices (id, legacy_total) TO STDOUT;
+COPY invoices (id, legacy_total) FROM STDIN;
+4	4
+\.
+SELECT * FROM usage_now;
+
+-- Inheritance children and partitions count for the parent's column.
+SELECT legacy_total FROM invoices_archive;
+SELECT legacy_unit FROM readings_2026;
+SELECT legacy_unit FROM readings;
+SELECT * FROM usage_now;
+
+-- A parallel query counts once; the extension's own checks not at all.
+SET parallel_setup_cost = 0;
+SET parallel_tuple_cost = 0;
+SET min_parallel_table_scan_size = 0;
+SET max_parallel_workers_per_gather = 2;
+SET force_parallel_mode = on;
+SELECT count(legacy_total) FROM invoices;
+RESET force_parallel_mode;
+RESET max_parallel_workers_per_gather;
+RESET min_parallel_table_scan_size;
+RESET parallel_tuple_cost;
+RESET parallel_setup_cost;
+SELECT phase_check_add('usage-plan', 'expand', 'reads legacy_total',
+	'EXISTS (SELECT legacy_total FROM invoices)');
+SELECT phase_verify('usage-plan');
+SELECT * FROM usage_now;
+
+-- In contract, a use of a retired column restarts the soak.
+SELECT phase_advance('usage-plan');
+SELECT phase_soak_set('usage-plan', 'contract', '1 hour');
+SELECT phase_advance('usage-plan');
+SELECT regexp_replace(blockers[1], '\d+:\d\d:\d\d', 'HH:MM:SS', 'g') AS blocker
+FROM phased_change.progress WHERE plan = 'usage-plan';
+SELECT legacy_total FROM invoices WHERE id = 1;
+SELECT regexp_replace(blockers[1], '\d+:\d\d:\d\d', 'HH:MM:SS', 'g') AS blocker,
+	   warnings,
+	   regexp_replace(array_to_string(retired_usage, E'\n'),
+					  ' at [^"]* by role', ' at TIMESTAMP by role', 'g') AS retired_usage
+FROM phased_change.progress WHERE plan = 'usage-plan';
+SELECT phase_soak_set('usage-plan', 'contract', '0');
+
+-- The guard cannot be taken apart while plans are active ...
+\set VERBOSITY terse
+DROP EXTENSION phased_change;
+DROP EXTENSION phased_change CASCADE;
+ALTER EVENT TRIGGER phased_change_guard DISABLE;
+ALTER EVENT TRIGGER phased_change_guard_drop RENAME TO something_else;
+DROP EVENT TRIGGER phased_change_guard;
+\set VERBOSITY default
+-- ... except by a superuser's override, audited; and with the event
+-- triggers disabled the hooks still guard.
+SET phased_change.override = 'testing the hooks';
+ALTER EVENT TRIGGER phased_change_guard DISABLE;
+ALTER EVENT TRIGGER phased_change_guard_drop DISABLE;
+RESET phased_change.override;
+SELECT evtname, evtenabled FROM pg_event_trigger ORDER BY evtname;
+\set VERBOSITY terse
+ALTER TABLE invoices DROP COLUMN legacy_total;
+ALTER TABLE invoices RENAME COLUMN legacy_total TO old_total;
+CREATE TYPE unit AS ENUM ('kg');
+ALTER TABLE readings ADD COLUMN legacy_kind unit;
+SELECT phase_plan_create('kind-plan', NULL, '0');
+SELECT phase_retire('kind-plan', 'readings', 'legacy_kind');
+DROP TYPE unit CASCADE;
+\set VERBOSITY default
+SET phased_change.override = 'testing the hooks';
+ALTER EVENT TRIGGER phased_change_guard ENABLE ALWAYS;
+ALTER EVENT TRIGGER phased_change_guard_drop ENABLE ALWAYS;
+RESET phased_change.override;
+SELECT evtname, evtenabled FROM pg_event_trigger ORDER BY evtname;
+SELECT plan, object, statement FROM phased_change.blocked_ddl
+WHERE at >= :'test_start' ORDER BY at;
+SELECT event, detail ->> 'object' AS object, detail ->> 'reason' AS reason
+FROM phased_change.history WHERE event = 'override' AND at >= :'test_start' ORDER BY event_id;
+
+SELECT phase_abandon('usage-plan', 'end of test');
+SELECT phase_abandon('kind-plan', 'end of test');
+DROP VIEW usage_now;

@@ -1,0 +1,638 @@
+/*-------------------------------------------------------------------------
+ *
+ * usage.c
+ *		Column usage tracking: the evidence that a retired column is no
+ *		longer read or written.
+ *
+ * When preloaded, an ExecutorCheckPerms_hook sees every execution (cached
+ * plans and COPY included) and counts, per guarded object, the reads
+ * (selected columns, whole-row references expanded) and writes (inserted
+ * and updated columns) in a shared hash table, with first and last seen and
+ * the last role and application_name.  A query on a table with no guarded
+ * object pays one probe of a backend-local hash; a table that inherits a
+ * guarded column from a parent maps its column to the parent's by name.
+ * Parallel workers and the extension's own checks are not counted.
+ *
+ * The table is sized by phased_change.max_tracked_columns; when it is full,
+ * further objects go uncounted, which usage_tracking() reports and the log
+ * says once.  As pg_stat_statements does, the counts are saved at a clean
+ * shutdown and loaded at start; tracking_since says since when the evidence
+ * is continuous, and a crash, an immediate shutdown or a run without the
+ * library (detected through the last checkpoint's time) restarts it.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <unistd.h>
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/parallel.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/pg_control.h"
+#include "catalog/pg_inherits.h"
+#include "common/controldata_utils.h"
+#include "executor/executor.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/fd.h"
+#include "storage/ipc.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+#include "storage/spin.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/guc.h"
+#include "utils/hsearch.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "guard.h"
+#include "usage.h"
+
+PG_FUNCTION_INFO_V1(usage_tracking);
+PG_FUNCTION_INFO_V1(usage_counts);
+
+#define USAGE_FILE PGSTAT_STAT_PERMANENT_DIRECTORY "/phased_change.stat"
+#define USAGE_FILE_MAGIC 0x50435531	/* "PCU1" */
+
+/* A guarded object, per database. */
+typedef struct UsageKey
+{
+	Oid			dbid;
+	int64		object_id;
+} UsageKey;
+
+/* Its counts, in shared memory. */
+typedef struct UsageEntry
+{
+	UsageKey	key;
+	slock_t		mutex;
+	int64		reads;
+	int64		writes;
+	TimestampTz first_seen;
+	TimestampTz last_seen;
+	NameData	last_role;
+	char		last_application[NAMEDATALEN];
+} UsageEntry;
+
+/* Global state, in shared memory. */
+typedef struct UsageShared
+{
+	LWLock	   *lock;
+	TimestampTz tracking_since;
+	pg_atomic_uint64 uncounted;	/* uses lost because the table was full */
+	bool		full_reported;
+} UsageShared;
+
+/* Header of the file saved at shutdown. */
+typedef struct UsageFileHeader
+{
+	uint32		magic;
+	int32		count;
+	TimestampTz tracking_since;
+	TimestampTz saved_at;
+} UsageFileHeader;
+
+/* A column (attnum > 0) or the whole relation (attnum 0) that is tracked. */
+typedef struct TrackedColumn
+{
+	AttrNumber	attnum;
+	int64		object_id;
+} TrackedColumn;
+
+/* Backend-local: what is tracked on one relation. */
+typedef struct TrackedRelation
+{
+	Oid			relid;			/* hash key */
+	int			ncolumns;		/* 0: nothing tracked */
+	TrackedColumn *columns;
+} TrackedRelation;
+
+static int	usage_max_tracked = 4096;
+static bool usage_require_evidence = true;
+
+static UsageShared *usage_shared = NULL;
+static HTAB *usage_hash = NULL;
+
+static HTAB *tracked_cache = NULL;
+static MemoryContext tracked_context = NULL;
+static uint64 tracked_generation = 0;
+static bool usage_suspended = false;
+
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+static ExecutorCheckPerms_hook_type prev_ExecutorCheckPerms_hook = NULL;
+
+/*
+ * usage_define_settings
+ *		Called from _PG_init.  The size of the table can only be set at
+ *		server start, so it exists only when the library is preloaded.
+ */
+void
+usage_define_settings(void)
+{
+	if (process_shared_preload_libraries_in_progress)
+		DefineCustomIntVariable("phased_change.max_tracked_columns",
+								"How many guarded objects usage tracking can count, across databases.",
+								NULL, &usage_max_tracked, 4096, 64, 1024 * 1024,
+								PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomBoolVariable("phased_change.require_usage_evidence",
+							 "Whether a gap in usage tracking blocks leaving phase contract.",
+							 "When off, a gap is only reported in phased_change.progress.warnings.",
+							 &usage_require_evidence, true, PGC_SUSET, 0, NULL, NULL, NULL);
+}
+
+static Size
+usage_memsize(void)
+{
+	return add_size(MAXALIGN(sizeof(UsageShared)),
+					hash_estimate_size(usage_max_tracked, sizeof(UsageEntry)));
+}
+
+static void
+usage_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(usage_memsize());
+	RequestNamedLWLockTranche("phased_change", 1);
+}
+
+/*
+ * usage_save
+ *		on_shmem_exit in the postmaster: write the counts at a clean
+ *		shutdown (never after a crash).
+ */
+static void
+usage_save(int code, Datum arg)
+{
+	FILE	   *file;
+	HASH_SEQ_STATUS status;
+	UsageEntry *entry;
+	UsageFileHeader header;
+
+	if (code != 0 || usage_shared == NULL || usage_hash == NULL)
+		return;
+	file = AllocateFile(USAGE_FILE ".tmp", PG_BINARY_W);
+	if (file == NULL)
+		goto error;
+	header.magic = USAGE_FILE_MAGIC;
+	header.count = hash_get_num_entries(usage_hash);
+	header.tracking_since = usage_shared->tracking_since;
+	header.saved_at = GetCurrentTimestamp();
+	if (fwrite(&header, sizeof(header), 1, file) != 1)
+		goto error;
+	hash_seq_init(&status, usage_hash);
+	while ((entry = hash_seq_search(&status)) != NULL)
+	{
+		if (fwrite(entry, sizeof(UsageEntry), 1, file) != 1)
+		{
+			hash_seq_term(&status);
+			goto error;
+		}
+	}
+	if (FreeFile(file))
+	{
+		file = NULL;
+		goto error;
+	}
+	(void) durable_rename(USAGE_FILE ".tmp", USAGE_FILE, LOG);
+	return;
+
+error:
+	ereport(LOG,
+			(errcode_for_file_access(),
+			 errmsg("could not write file \"%s\": %m", USAGE_FILE ".tmp")));
+	if (file)
+		FreeFile(file);
+	unlink(USAGE_FILE ".tmp");
+}
+
+/*
+ * usage_file_is_current
+ *		The saved counts are continuous evidence only if no server run
+ *		without the library came between: the last checkpoint (the shutdown
+ *		checkpoint of the run that saved them) must not be newer.
+ */
+static bool
+usage_file_is_current(const UsageFileHeader *header)
+{
+	bool		crc_ok;
+	ControlFileData *control = get_controlfile(DataDir, &crc_ok);
+	TimestampTz checkpoint = time_t_to_timestamptz(control->checkPointCopy.time);
+
+	return crc_ok && header->saved_at >= checkpoint;
+}
+
+/*
+ * usage_load
+ *		At start: load the counts saved at the last clean shutdown, then
+ *		remove the file, so that a crash can never bring them back.
+ */
+static void
+usage_load(void)
+{
+	FILE	   *file = AllocateFile(USAGE_FILE, PG_BINARY_R);
+	UsageFileHeader header;
+
+	if (file == NULL)
+	{
+		if (errno != ENOENT)
+			ereport(LOG,
+					(errcode_for_file_access(),
+					 errmsg("could not read file \"%s\": %m", USAGE_FILE)));
+		return;
+	}
+	if (fread(&header, sizeof(header), 1, file) != 1 || header.magic != USAGE_FILE_MAGIC)
+		ereport(LOG,
+				(errmsg("ignoring file \"%s\" with an unexpected format", USAGE_FILE)));
+	else if (!usage_file_is_current(&header))
+		ereport(LOG,
+				(errmsg("ignoring phased_change usage statistics saved before the server last ran without them")));
+	else
+	{
+		UsageEntry	saved;
+
+		for (int i = 0; i < header.count && fread(&saved, sizeof(saved), 1, file) == 1; i++)
+		{
+			UsageEntry *entry = hash_search(usage_hash, &saved.key, HASH_ENTER_NULL, NULL);
+
+			if (entry == NULL)
+				break;
+			memcpy(entry, &saved, sizeof(UsageEntry));
+			SpinLockInit(&entry->mutex);
+		}
+		usage_shared->tracking_since = header.tracking_since;
+	}
+	FreeFile(file);
+	unlink(USAGE_FILE);
+}
+
+static void
+usage_shmem_startup(void)
+{
+	bool		found;
+	HASHCTL		ctl;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	usage_shared = ShmemInitStruct("phased_change usage", sizeof(UsageShared), &found);
+	if (!found)
+	{
+		usage_shared->lock = &(GetNamedLWLockTranche("phased_change"))->lock;
+		usage_shared->tracking_since = GetCurrentTimestamp();
+		pg_atomic_init_u64(&usage_shared->uncounted, 0);
+		usage_shared->full_reported = false;
+	}
+	ctl.keysize = sizeof(UsageKey);
+	ctl.entrysize = sizeof(UsageEntry);
+	usage_hash = ShmemInitHash("phased_change usage hash", usage_max_tracked,
+							   usage_max_tracked, &ctl, HASH_ELEM | HASH_BLOBS);
+	LWLockRelease(AddinShmemInitLock);
+
+	if (!IsUnderPostmaster)
+		on_shmem_exit(usage_save, (Datum) 0);
+	if (!found)
+		usage_load();
+}
+
+/*
+ * inheritance_parents
+ *		The direct parents of a relation (partitioned or inheritance).
+ */
+static List *
+inheritance_parents(Oid relid)
+{
+	Relation	rel = table_open(InheritsRelationId, AccessShareLock);
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	List	   *parents = NIL;
+
+	ScanKeyInit(&key, Anum_pg_inherits_inhrelid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(relid));
+	scan = systable_beginscan(rel, InheritsRelidSeqnoIndexId, true, NULL, 1, &key);
+	while ((tuple = systable_getnext(scan)) != NULL)
+		parents = lappend_oid(parents, ((Form_pg_inherits) GETSTRUCT(tuple))->inhparent);
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return parents;
+}
+
+/*
+ * tracked_collect
+ *		Add the guarded objects of "source" (the relation or an ancestor) to
+ *		the tracked columns of relid, mapping columns by name.
+ */
+static List *
+tracked_collect(List *columns, Oid relid, Oid source, int depth)
+{
+	ListCell   *lc;
+
+	foreach(lc, guard_cache_lookup(source))
+	{
+		GuardEntry *entry = lfirst(lc);
+		TrackedColumn *column;
+		AttrNumber	attnum = entry->column ? get_attnum(relid, entry->column) : 0;
+
+		if (entry->column && attnum <= 0)
+			continue;
+		if (!entry->column && relid != source)
+			continue;			/* a guarded parent table is not its children */
+		column = palloc(sizeof(TrackedColumn));
+		column->attnum = attnum;
+		column->object_id = entry->object_id;
+		columns = lappend(columns, column);
+	}
+	if (depth < 32)
+	{
+		foreach(lc, inheritance_parents(source))
+			columns = tracked_collect(columns, relid, lfirst_oid(lc), depth + 1);
+	}
+	return columns;
+}
+
+/*
+ * tracked_lookup
+ *		What is tracked on a relation: one probe of a backend-local hash
+ *		once the relation has been seen in this cache generation.
+ */
+static TrackedRelation *
+tracked_lookup(Oid relid)
+{
+	TrackedRelation *tracked;
+	bool		found;
+	List	   *columns;
+	MemoryContext oldcontext;
+	int			i = 0;
+	ListCell   *lc;
+
+	if (tracked_cache == NULL || tracked_generation != guard_cache_generation())
+	{
+		HASHCTL		ctl;
+
+		if (tracked_context == NULL)
+			tracked_context = AllocSetContextCreate(TopMemoryContext,
+													"phased_change usage cache",
+													ALLOCSET_SMALL_SIZES);
+		else
+			MemoryContextReset(tracked_context);
+		ctl.keysize = sizeof(Oid);
+		ctl.entrysize = sizeof(TrackedRelation);
+		ctl.hcxt = tracked_context;
+		tracked_cache = hash_create("phased_change usage cache", 64, &ctl,
+									HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		tracked_generation = guard_cache_generation();
+	}
+
+	tracked = hash_search(tracked_cache, &relid, HASH_FIND, NULL);
+	if (tracked != NULL)
+		return tracked;
+
+	oldcontext = MemoryContextSwitchTo(tracked_context);
+	columns = tracked_collect(NIL, relid, relid, 0);
+	if (tracked_generation != guard_cache_generation())
+	{
+		/* invalidated while loading: answer this once, without caching */
+		tracked = palloc0(sizeof(TrackedRelation));
+		tracked->relid = relid;
+	}
+	else
+		tracked = hash_search(tracked_cache, &relid, HASH_ENTER, &found);
+	tracked->ncolumns = list_length(columns);
+	tracked->columns = palloc(sizeof(TrackedColumn) * Max(tracked->ncolumns, 1));
+	foreach(lc, columns)
+		tracked->columns[i++] = *(TrackedColumn *) lfirst(lc);
+	MemoryContextSwitchTo(oldcontext);
+	return tracked;
+}
+
+/*
+ * usage_count
+ *		Count one use of a guarded object.
+ */
+static void
+usage_count(int64 object_id, bool read, bool write)
+{
+	UsageKey	key;
+	UsageEntry *entry;
+	TimestampTz now = GetCurrentStatementStartTimestamp();
+	char	   *role = GetUserNameFromId(GetUserId(), true);
+
+	memset(&key, 0, sizeof(key));
+	key.dbid = MyDatabaseId;
+	key.object_id = object_id;
+
+	LWLockAcquire(usage_shared->lock, LW_SHARED);
+	entry = hash_search(usage_hash, &key, HASH_FIND, NULL);
+	if (entry == NULL)
+	{
+		bool		found;
+
+		LWLockRelease(usage_shared->lock);
+		LWLockAcquire(usage_shared->lock, LW_EXCLUSIVE);
+		entry = hash_search(usage_hash, &key, HASH_ENTER_NULL, &found);
+		if (entry == NULL)
+		{
+			bool		report = !usage_shared->full_reported;
+
+			pg_atomic_fetch_add_u64(&usage_shared->uncounted, 1);
+			usage_shared->full_reported = true;
+			LWLockRelease(usage_shared->lock);
+			if (report)
+				ereport(LOG,
+						(errmsg("phased_change usage tracking is full; uses of further guarded columns are not counted"),
+						 errhint("Raise phased_change.max_tracked_columns and restart the server.")));
+			return;
+		}
+		if (!found)
+		{
+			SpinLockInit(&entry->mutex);
+			entry->reads = entry->writes = 0;
+			entry->first_seen = now;
+		}
+	}
+	SpinLockAcquire(&entry->mutex);
+	entry->reads += read ? 1 : 0;
+	entry->writes += write ? 1 : 0;
+	entry->last_seen = now;
+	namestrcpy(&entry->last_role, role ? role : "");
+	strlcpy(entry->last_application, application_name ? application_name : "", NAMEDATALEN);
+	SpinLockRelease(&entry->mutex);
+	LWLockRelease(usage_shared->lock);
+}
+
+/*
+ * usage_count_rte
+ *		Count the uses of the tracked objects of one range table entry.
+ */
+static void
+usage_count_rte(RangeTblEntry *rte, TrackedRelation *tracked)
+{
+	int			whole_row = InvalidAttrNumber - FirstLowInvalidHeapAttributeNumber;
+
+	for (int i = 0; i < tracked->ncolumns; i++)
+	{
+		TrackedColumn *column = &tracked->columns[i];
+		int			bit = column->attnum - FirstLowInvalidHeapAttributeNumber;
+		bool		read;
+		bool		write;
+
+		if (column->attnum == 0)
+		{
+			read = (rte->requiredPerms & ACL_SELECT) != 0;
+			write = (rte->requiredPerms & (ACL_INSERT | ACL_UPDATE | ACL_DELETE)) != 0;
+		}
+		else
+		{
+			read = bms_is_member(bit, rte->selectedCols) ||
+				bms_is_member(whole_row, rte->selectedCols);
+			write = bms_is_member(bit, rte->insertedCols) ||
+				bms_is_member(bit, rte->updatedCols);
+		}
+		if (read || write)
+			usage_count(column->object_id, read, write);
+	}
+}
+
+/*
+ * usage_check_perms
+ *		ExecutorCheckPerms_hook: count, then defer to the previous hook.
+ */
+static bool
+usage_check_perms(List *range_table, bool ereport_on_violation)
+{
+	ListCell   *lc;
+
+	if (prev_ExecutorCheckPerms_hook &&
+		!prev_ExecutorCheckPerms_hook(range_table, ereport_on_violation))
+		return false;
+	if (usage_suspended || IsParallelWorker() || usage_hash == NULL ||
+		!IsTransactionState() || !guard_catalog_present())
+		return true;
+
+	foreach(lc, range_table)
+	{
+		RangeTblEntry *rte = lfirst_node(RangeTblEntry, lc);
+		TrackedRelation *tracked;
+
+		if (rte->rtekind != RTE_RELATION || rte->requiredPerms == 0)
+			continue;
+		tracked = tracked_lookup(rte->relid);
+		if (tracked != NULL && tracked->ncolumns > 0)
+			usage_count_rte(rte, tracked);
+	}
+	return true;
+}
+
+/*
+ * usage_install_hooks
+ *		Called from _PG_init when preloading.
+ */
+void
+usage_install_hooks(void)
+{
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = usage_shmem_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = usage_shmem_startup;
+	prev_ExecutorCheckPerms_hook = ExecutorCheckPerms_hook;
+	ExecutorCheckPerms_hook = usage_check_perms;
+}
+
+/*
+ * usage_suspend
+ *		Stop (or resume) counting in this backend, for the extension's own
+ *		check queries; returns the previous state.
+ */
+bool
+usage_suspend(bool suspend)
+{
+	bool		previous = usage_suspended;
+
+	usage_suspended = suspend;
+	return previous;
+}
+
+/*
+ * usage_tracking()
+ *		One row: whether tracking runs, since when the evidence is
+ *		continuous, how full the table is, how many uses went uncounted, and
+ *		whether a gap blocks leaving contract.
+ */
+Datum
+usage_tracking(PG_FUNCTION_ARGS)
+{
+	TupleDesc	tupdesc;
+	Datum		values[6];
+	bool		nulls[6] = {false};
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+
+	values[0] = BoolGetDatum(usage_shared != NULL);
+	values[5] = BoolGetDatum(usage_require_evidence);
+	if (usage_shared == NULL)
+	{
+		nulls[1] = nulls[2] = nulls[3] = nulls[4] = true;
+	}
+	else
+	{
+		LWLockAcquire(usage_shared->lock, LW_SHARED);
+		values[1] = TimestampTzGetDatum(usage_shared->tracking_since);
+		values[2] = Int64GetDatum(hash_get_num_entries(usage_hash));
+		LWLockRelease(usage_shared->lock);
+		values[3] = Int32GetDatum(usage_max_tracked);
+		values[4] = Int64GetDatum((int64) pg_atomic_read_u64(&usage_shared->uncounted));
+	}
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
+
+/*
+ * usage_counts()
+ *		The counts of this database's guarded objects.
+ */
+Datum
+usage_counts(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	HASH_SEQ_STATUS status;
+	UsageEntry *entry;
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (usage_shared == NULL)
+		return (Datum) 0;
+
+	LWLockAcquire(usage_shared->lock, LW_SHARED);
+	hash_seq_init(&status, usage_hash);
+	while ((entry = hash_seq_search(&status)) != NULL)
+	{
+		UsageEntry	copy;
+		Datum		values[7];
+		bool		nulls[7] = {false};
+
+		if (entry->key.dbid != MyDatabaseId)
+			continue;
+		SpinLockAcquire(&entry->mutex);
+		memcpy(&copy, entry, sizeof(UsageEntry));
+		SpinLockRelease(&entry->mutex);
+
+		values[0] = Int64GetDatum(copy.key.object_id);
+		values[1] = Int64GetDatum(copy.reads);
+		values[2] = Int64GetDatum(copy.writes);
+		values[3] = TimestampTzGetDatum(copy.first_seen);
+		values[4] = TimestampTzGetDatum(copy.last_seen);
+		values[5] = NameGetDatum(&copy.last_role);
+		values[6] = CStringGetTextDatum(copy.last_application);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	LWLockRelease(usage_shared->lock);
+	return (Datum) 0;
+}

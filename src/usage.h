@@ -1,0 +1,16 @@
+/*-------------------------------------------------------------------------
+ *
+ * usage.h
+ *		Column usage tracking in shared memory (usage.c), available when
+ *		phased_change is in shared_preload_libraries.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PHASED_CHANGE_USAGE_H
+#define PHASED_CHANGE_USAGE_H
+
+extern void usage_define_settings(void);
+extern void usage_install_hooks(void);
+extern bool usage_suspend(bool suspend);
+
+#endif							/* PHASED_CHANGE_USAGE_H */
