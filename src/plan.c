@@ -24,6 +24,7 @@
 #include "utils/json.h"
 
 #include "phased_change.h"
+#include "usage.h"
 
 PG_FUNCTION_INFO_V1(phase_plan_create);
 PG_FUNCTION_INFO_V1(phase_soak_set);
@@ -73,6 +74,25 @@ plan_open(const char *name, const Caller *caller, CatalogSession *session, PlanR
 }
 
 /*
+ * plan_forget_usage
+ *		An ended plan guards nothing: drop its objects' usage counts.
+ */
+static void
+plan_forget_usage(const PlanRow *plan)
+{
+	Oid			argtypes[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(plan->plan_id)};
+	bool		isnull;
+
+	if (SPI_execute_with_args("SELECT object_id FROM phased_change.object WHERE plan_id = $1",
+							  1, argtypes, values, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read objects of change plan \"%s\"", plan->name);
+	for (uint64 i = 0; i < SPI_processed; i++)
+		usage_forget(DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+												 SPI_tuptable->tupdesc, 1, &isnull)));
+}
+
+/*
  * plan_set_phase
  *		Move the plan to another phase (or, with PHASE_NONE, end it with the
  *		given status), starting the new phase's soak clock now.
@@ -94,6 +114,8 @@ plan_set_phase(const PlanRow *plan, Phase phase, const char *status)
 							  " WHERE plan_id = $1",
 							  4, argtypes, values, NULL, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "could not update change plan \"%s\"", plan->name);
+	if (strcmp(status, "active") != 0)
+		plan_forget_usage(plan);
 }
 
 /*

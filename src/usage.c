@@ -124,6 +124,10 @@ static MemoryContext tracked_context = NULL;
 static uint64 tracked_generation = 0;
 static bool usage_suspended = false;
 
+static List *usage_forget_pending = NIL;	/* object_ids, forgotten at commit */
+
+static void usage_forget_at_commit(XactEvent event, void *arg);
+
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 static ExecutorCheckPerms_hook_type prev_ExecutorCheckPerms_hook = NULL;
@@ -545,6 +549,7 @@ usage_install_hooks(void)
 	shmem_startup_hook = usage_shmem_startup;
 	prev_ExecutorCheckPerms_hook = ExecutorCheckPerms_hook;
 	ExecutorCheckPerms_hook = usage_check_perms;
+	RegisterXactCallback(usage_forget_at_commit, NULL);
 }
 
 /*
@@ -635,4 +640,51 @@ usage_counts(PG_FUNCTION_ARGS)
 	}
 	LWLockRelease(usage_shared->lock);
 	return (Datum) 0;
+}
+
+/*
+ * usage_forget / usage_forget_at_commit
+ *		Drop the counts of the objects of a plan that has ended, so that
+ *		finished plans do not fill the table; only once the transaction that
+ *		ended the plan commits, so that a rolled-back end loses no evidence.
+ */
+void
+usage_forget(int64 object_id)
+{
+	MemoryContext oldcontext;
+
+	if (usage_shared == NULL)
+		return;
+	oldcontext = MemoryContextSwitchTo(TopMemoryContext);
+	usage_forget_pending = lappend(usage_forget_pending,
+								   memcpy(palloc(sizeof(int64)), &object_id, sizeof(int64)));
+	MemoryContextSwitchTo(oldcontext);
+}
+
+static void
+usage_forget_at_commit(XactEvent event, void *arg)
+{
+	ListCell   *lc;
+
+	if (usage_forget_pending == NIL)
+		return;
+	if (event == XACT_EVENT_COMMIT)
+	{
+		LWLockAcquire(usage_shared->lock, LW_EXCLUSIVE);
+		foreach(lc, usage_forget_pending)
+		{
+			UsageKey	key;
+
+			memset(&key, 0, sizeof(key));
+			key.dbid = MyDatabaseId;
+			key.object_id = *(int64 *) lfirst(lc);
+			hash_search(usage_hash, &key, HASH_REMOVE, NULL);
+		}
+		LWLockRelease(usage_shared->lock);
+	}
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT)
+	{
+		list_free_deep(usage_forget_pending);
+		usage_forget_pending = NIL;
+	}
 }

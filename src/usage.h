@@ -12,5 +12,6 @@
 extern void usage_define_settings(void);
 extern void usage_install_hooks(void);
 extern bool usage_suspend(bool suspend);
+extern void usage_forget(int64 object_id);
 
 #endif							/* PHASED_CHANGE_USAGE_H */
