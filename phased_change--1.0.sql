@@ -152,6 +152,9 @@ CREATE TRIGGER event_log_append_only
 CREATE TRIGGER event_log_no_truncate
 	BEFORE TRUNCATE ON phased_change.event_log
 	FOR EACH STATEMENT EXECUTE FUNCTION phased_change.event_log_refuse_change();
+-- session_replication_role = replica must not switch them off either
+ALTER TABLE phased_change.event_log ENABLE ALWAYS TRIGGER event_log_append_only;
+ALTER TABLE phased_change.event_log ENABLE ALWAYS TRIGGER event_log_no_truncate;
 
 /* pg_dump carries the plans, their objects, checks, soaks and history. */
 SELECT pg_catalog.pg_extension_config_dump('phased_change.plan', '');
@@ -478,18 +481,18 @@ CROSS JOIN LATERAL (
 		WHEN pg_catalog.cardinality(o.missing) OPERATOR(pg_catalog.>) 0 THEN
 			'Re-create the missing introduced objects before advancing.'
 		WHEN c.first_failed IS NOT NULL THEN
-			pg_catalog.format('Make check "%s" hold, then run SELECT phase_verify(%L);', c.first_failed, p.name)
+			pg_catalog.format('Make check "%s" hold, then run SELECT phase_verify(%L).', c.first_failed, p.name)
 		WHEN pg_catalog.cardinality(c.unverified) OPERATOR(pg_catalog.>) 0 THEN
-			pg_catalog.format('SELECT phase_verify(%L);', p.name)
+			pg_catalog.format('Run SELECT phase_verify(%L).', p.name)
 		WHEN p.phase OPERATOR(pg_catalog.=) 4 AND o.drops IS NOT NULL THEN
-			pg_catalog.format('%s Then run SELECT phase_advance(%L);', o.drops, p.name)
+			pg_catalog.format('Run %s then SELECT phase_advance(%L).', o.drops, p.name)
 		WHEN t.require_evidence AND t.uncounted OPERATOR(pg_catalog.>) 0 AND k.needs_evidence THEN
 			'Raise phased_change.max_tracked_columns and restart the server, or set phased_change.require_usage_evidence to off.'
 		WHEN s.soak_remaining OPERATOR(pg_catalog.>) '0'::pg_catalog.interval THEN
-			pg_catalog.format('Wait %s for the soak, then run SELECT phase_advance(%L);',
+			pg_catalog.format('Wait %s for the soak, then run SELECT phase_advance(%L).',
 				pg_catalog.date_trunc('second', s.soak_remaining
 					OPERATOR(pg_catalog.+) '0.999999 second'::pg_catalog.interval), p.name)
-		ELSE pg_catalog.format('SELECT phase_advance(%L);', p.name)
+		ELSE pg_catalog.format('Run SELECT phase_advance(%L).', p.name)
 	END AS next_step
 ) n;
 
@@ -541,7 +544,9 @@ AS 'MODULE_PATHNAME', 'guard_sql_drop';
 CREATE EVENT TRIGGER phased_change_guard
 	ON ddl_command_start
 	WHEN TAG IN ('ALTER TABLE', 'ALTER VIEW', 'ALTER MATERIALIZED VIEW', 'ALTER FOREIGN TABLE',
-				 'DROP TABLE', 'DROP VIEW', 'DROP MATERIALIZED VIEW', 'DROP FOREIGN TABLE')
+				 'ALTER INDEX', 'ALTER SEQUENCE', 'ALTER TYPE', 'ALTER SCHEMA',
+				 'DROP TABLE', 'DROP VIEW', 'DROP MATERIALIZED VIEW', 'DROP FOREIGN TABLE',
+				 'DROP SCHEMA', 'DROP EXTENSION', 'DROP OWNED')
 	EXECUTE FUNCTION phased_change.guard_ddl_command_start();
 ALTER EVENT TRIGGER phased_change_guard ENABLE ALWAYS;
 

@@ -149,6 +149,62 @@ ALTER TABLE fresh DROP COLUMN legacy;
 DROP TABLE fresh;
 COMMIT;
 
+-- Other spellings that would rename or retype a guarded object: ALTER INDEX
+-- on a table, ALTER SCHEMA ... RENAME, ALTER TYPE on the type of a typed
+-- table.
+CREATE SCHEMA depot;
+CREATE TABLE depot.crates (id int, legacy_label text);
+CREATE TYPE parcel AS (id int, legacy_weight int);
+CREATE TABLE parcels OF parcel;
+SELECT phase_retire('cascade-plan', 'depot.crates', 'legacy_label');
+SELECT phase_retire('cascade-plan', 'parcels', 'legacy_weight');
+\set VERBOSITY terse
+ALTER INDEX depot.crates RENAME TO boxes;
+ALTER SEQUENCE depot.crates RENAME TO boxes;
+ALTER SCHEMA depot RENAME TO warehouse;
+ALTER TYPE parcel RENAME ATTRIBUTE legacy_weight TO weight CASCADE;
+ALTER TYPE parcel ALTER ATTRIBUTE legacy_weight TYPE bigint CASCADE;
+ALTER TYPE parcel DROP ATTRIBUTE legacy_weight CASCADE;
+\set VERBOSITY default
+
+-- A drop let through in cleanup stays checked: after the plan moves back,
+-- the same transaction cannot drop the object through a cascade.
+CREATE TABLE old_codes (id int);
+SELECT phase_plan_create('codes-plan', NULL, '0');
+SELECT phase_retire('codes-plan', 'old_codes');
+SELECT phase_advance('codes-plan');
+SELECT phase_advance('codes-plan');
+SELECT phase_advance('codes-plan');
+CREATE SCHEMA trash;
+BEGIN;
+ALTER TABLE old_codes SET SCHEMA trash;
+SELECT phase_rollback('codes-plan', 'not yet');
+\set VERBOSITY terse
+DROP SCHEMA trash CASCADE;
+\set VERBOSITY default
+ROLLBACK;
+SELECT phase_abandon('codes-plan', 'end of test');
+
+-- Whoever may not alter a table gets PostgreSQL's own error, and learns
+-- nothing about plans; nothing is recorded.
+CREATE ROLE regress_guard_stranger;
+GRANT USAGE ON SCHEMA depot TO regress_guard_stranger;
+SET ROLE regress_guard_stranger;
+ALTER TABLE depot.crates DROP COLUMN legacy_label;
+DROP TABLE depot.crates;
+RESET ROLE;
+SELECT count(*) AS stranger_records FROM phased_change.blocked_ddl
+WHERE role = 'regress_guard_stranger';
+REVOKE USAGE ON SCHEMA depot FROM regress_guard_stranger;
+DROP ROLE regress_guard_stranger;
+
+-- While plans are active, the extension cannot be dropped, directly or by
+-- dropping its schema.
+\set VERBOSITY terse
+DROP EXTENSION phased_change;
+DROP SCHEMA public CASCADE;
+\set VERBOSITY default
+
 -- Every refusal is recorded, and survives the rollback of its statement.
 SELECT plan, object, statement, actor = session_user AS actor_ok
 FROM phased_change.blocked_ddl ORDER BY at, object, statement;
@@ -159,5 +215,8 @@ DROP OWNED BY regress_guard_owner CASCADE;
 DROP ROLE regress_guard_owner;
 DROP TYPE mood CASCADE;
 DROP SCHEMA shop CASCADE;
+DROP SCHEMA depot CASCADE;
+DROP TABLE parcels;
+DROP TYPE parcel;
 ALTER TABLE events DROP COLUMN legacy_kind;
 RESET phased_change.unplanned_ddl;

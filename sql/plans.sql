@@ -105,7 +105,12 @@ SELECT plan, event, from_phase, to_phase, time_in_phase IS NOT NULL AS timed, de
 FROM phased_change.history WHERE event IN ('rolled_back', 'abandoned', 'advanced', 'soak_set')
 ORDER BY event_id;
 
--- The history is append-only, even for the extension's owner.
+-- The history is append-only, even for the extension's owner, and even
+-- with session_replication_role = replica.
 UPDATE phased_change.event_log SET event = 'tampered';
 DELETE FROM phased_change.event_log;
 TRUNCATE phased_change.event_log;
+SET session_replication_role = replica;
+DELETE FROM phased_change.event_log;
+TRUNCATE phased_change.event_log;
+RESET session_replication_role;

@@ -14,5 +14,6 @@ ALTER TABLE loader ADD COLUMN b int;	-- fires the guard, which loads the library
 SHOW phased_change.unplanned_ddl;
 SHOW phased_change.override;
 SHOW phased_change.max_tracked_columns;	-- exists only when preloaded
+DROP TABLE loader;
 \c - :superuser
 DROP ROLE regress_settings_user;

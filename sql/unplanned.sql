@@ -19,9 +19,10 @@ SET phased_change.unplanned_ddl = block;
 ALTER TABLE ledger DROP COLUMN extra;
 ALTER TABLE ledger RENAME TO journal;
 DROP TABLE ledger;
-SELECT plan, object, statement FROM phased_change.blocked_ddl WHERE plan IS NULL ORDER BY at;
-SELECT event, detail ->> 'reason' AS reason FROM phased_change.history
-WHERE plan IS NULL ORDER BY event_id;
+SELECT plan, object, statement FROM phased_change.blocked_ddl
+WHERE object LIKE 'public.ledger%' ORDER BY at;
+SELECT event, plan, detail ->> 'reason' AS reason FROM phased_change.history
+WHERE detail ->> 'object' LIKE 'public.ledger%' ORDER BY event_id;
 
 -- Exempt: temporary tables, tables created in this transaction, views, and
 -- objects that an active plan retires once it allows the drop.

@@ -34,6 +34,8 @@
 
 static const char *const phase_names[] = {NULL, "expand", "migrate", "contract", "cleanup"};
 
+static Oid	extension_lookup(Oid *namespace);
+
 /*
  * caller_identify
  *		Capture the role calling a phase_* function, before any switch.
@@ -49,11 +51,33 @@ caller_identify(void)
 }
 
 /*
- * extension_owner
- *		The role that owns the extension, and with it the catalog tables.
+ * extension_owner / extension_namespace
+ *		The role that owns the extension, and with it the catalog tables;
+ *		the schema that holds its functions.
  */
 Oid
 extension_owner(void)
+{
+	Oid			namespace;
+
+	return extension_lookup(&namespace);
+}
+
+Oid
+extension_namespace(void)
+{
+	Oid			namespace;
+
+	(void) extension_lookup(&namespace);
+	return namespace;
+}
+
+/*
+ * extension_lookup
+ *		Read the extension's pg_extension row: its owner, and its schema.
+ */
+static Oid
+extension_lookup(Oid *namespace)
 {
 	Oid			extoid = get_extension_oid(PHASED_CHANGE_EXTENSION, false);
 	Relation	rel;
@@ -70,6 +94,7 @@ extension_owner(void)
 	if (!HeapTupleIsValid(tuple))
 		elog(ERROR, "could not find tuple for extension %u", extoid);
 	owner = ((Form_pg_extension) GETSTRUCT(tuple))->extowner;
+	*namespace = ((Form_pg_extension) GETSTRUCT(tuple))->extnamespace;
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
 	return owner;
@@ -141,7 +166,7 @@ plan_lock(const char *name, PlanRow *plan)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("change plan \"%s\" does not exist", name),
-				 errhint("Create it with SELECT phase_plan_create(%s);",
+				 errhint("Create it with SELECT phase_plan_create(%s).",
 						 quote_literal_cstr(name))));
 
 	tuple = SPI_tuptable->vals[0];

@@ -40,6 +40,7 @@
 #include "storage/proc.h"
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
+#include "utils/acl.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -73,11 +74,14 @@ bool		guard_hooks_installed = false;
 static char *guard_override = NULL;
 
 /*
- * Targets let through at ddl_command_start, so that the sql_drop backstop
- * of the same transaction does not check (and audit) them twice.
+ * Drops let through at ddl_command_start, so that the sql_drop backstop of
+ * the same statement does not check (and audit) them twice.  They count
+ * only in the same transaction and while the plan catalog is unchanged:
+ * a phase change in between makes every drop checked again.
  */
 static List *guard_approved = NIL;
 static LocalTransactionId guard_approved_lxid = InvalidLocalTransactionId;
+static uint64 guard_approved_generation = 0;
 
 static const char *const action_verbs[] = {"drop", "rename", "change the type of", "move"};
 static const char *const action_participles[] = {"dropped", "renamed", "retyped", "moved"};
@@ -377,7 +381,7 @@ guard_unplanned(GuardTarget *target)
 		ereport(WARNING,
 				(errcode(ERRCODE_WARNING),
 				 errmsg("%s is not retired by an active change plan", target_describe(target)),
-				 errdetail("phased_change.unplanned_ddl is \"warn\"; with \"block\" this statement is refused."),
+				 errdetail("The setting phased_change.unplanned_ddl is \"warn\"; with \"block\" this statement is refused."),
 				 errhint("Plan the change: SELECT phase_plan_create('plan'); SELECT phase_retire('plan', %s%s%s); then advance the plan to phase \"cleanup\".",
 						 quote_literal_cstr(qualified), target->column ? ", " : "",
 						 target->column ? quote_literal_cstr(target->column) : "")));
@@ -394,14 +398,15 @@ guard_unplanned(GuardTarget *target)
 
 /*
  * guard_is_approved / guard_approve
- *		Targets let through earlier in this transaction.
+ *		Drops let through earlier in this statement.
  */
 static bool
 guard_is_approved(const GuardTarget *target)
 {
 	ListCell   *lc;
 
-	if (guard_approved_lxid != MyProc->lxid)
+	if (target->action != GUARD_DROP || guard_approved_lxid != MyProc->lxid ||
+		guard_approved_generation != guard_cache_generation())
 		return false;
 	foreach(lc, guard_approved)
 	{
@@ -418,13 +423,19 @@ guard_is_approved(const GuardTarget *target)
 static void
 guard_approve(const GuardTarget *target)
 {
-	MemoryContext oldcontext = MemoryContextSwitchTo(TopTransactionContext);
-	GuardTarget *copy = palloc0(sizeof(GuardTarget));
+	MemoryContext oldcontext;
+	GuardTarget *copy;
 
-	if (guard_approved_lxid != MyProc->lxid)
+	if (target->action != GUARD_DROP)
+		return;
+	oldcontext = MemoryContextSwitchTo(TopTransactionContext);
+	copy = palloc0(sizeof(GuardTarget));
+	if (guard_approved_lxid != MyProc->lxid ||
+		guard_approved_generation != guard_cache_generation())
 	{
 		guard_approved = NIL;
 		guard_approved_lxid = MyProc->lxid;
+		guard_approved_generation = guard_cache_generation();
 	}
 	copy->relid = target->relid;
 	copy->column = target->column ? pstrdup(target->column) : NULL;
@@ -447,7 +458,15 @@ guard_enforce_one(GuardTarget *target)
 	if (target->cascaded && guard_is_approved(target))
 		return;
 	if (!target->cascaded)
+	{
+		/*
+		 * Whoever may not alter the relation gets PostgreSQL's own
+		 * permission error, and learns nothing about plans from us.
+		 */
+		if (!pc_relation_ownercheck(target->relid, GetUserId()))
+			return;
 		LockDatabaseObject(RelationRelationId, target->relid, 0, ShareLock);
+	}
 
 	entries = guard_cache_lookup(target->relid);
 	foreach(lc, entries)
@@ -473,7 +492,7 @@ guard_enforce_one(GuardTarget *target)
 				(errcode(ERRCODE_WARNING),
 				 errmsg("overriding the guard of change plan \"%s\" to %s",
 						entry->plan_name, target_what(target)),
-				 errdetail("phased_change.override is set: \"%s\". The override is recorded in phased_change.history.",
+				 errdetail("The setting phased_change.override is \"%s\". The override is recorded in phased_change.history.",
 						   reason)));
 		guard_record("override", entry->plan_id, phase, target, reason);
 	}
@@ -514,6 +533,7 @@ guard_ddl_command_start(PG_FUNCTION_ARGS)
 	if (guard_hooks_installed)
 		PG_RETURN_VOID();		/* the ProcessUtility hook has done it */
 	trigdata = (EventTriggerData *) fcinfo->context;
+	(void) guard_protect_extension(trigdata->parsetree);
 	guard_enforce(guard_statement_targets(trigdata->parsetree));
 	PG_RETURN_VOID();
 }

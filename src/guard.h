@@ -66,5 +66,6 @@ extern void guard_audit(const char *event, int64 plan_id, Phase phase,
 
 /* guard_hooks.c */
 extern void guard_install_hooks(void);
+extern bool guard_protect_extension(Node *parsetree);
 
 #endif							/* PHASED_CHANGE_GUARD_H */

@@ -31,6 +31,7 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 
 #include "guard.h"
 
@@ -178,14 +179,35 @@ guard_plan_fetch(Relation planrel, Snapshot snapshot, GuardEntry *entry)
 static List *
 guard_cache_load(Oid relid)
 {
-	Relation	objrel = table_open(guard_catalog.object_relid, AccessShareLock);
-	Relation	planrel = table_open(guard_catalog.plan_relid, AccessShareLock);
-	Snapshot	snapshot = RegisterSnapshot(GetLatestSnapshot());
-	MemoryContext oldcontext = MemoryContextSwitchTo(guard_cache_context);
+	Relation	objrel;
+	Relation	planrel;
+	Snapshot	snapshot;
+	MemoryContext oldcontext;
 	ScanKeyData key;
 	SysScanDesc scan;
 	HeapTuple	tuple;
 	List	   *entries = NIL;
+
+	/*
+	 * The catalog may be going away under us: DROP EXTENSION, or a DROP
+	 * SCHEMA ... CASCADE that takes the extension along, drops it before
+	 * the other objects of the statement.  Then nothing is guarded.
+	 */
+	objrel = try_table_open(guard_catalog.object_relid, AccessShareLock);
+	planrel = try_table_open(guard_catalog.plan_relid, AccessShareLock);
+	if (objrel == NULL || planrel == NULL ||
+		!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(guard_catalog.object_rel_col_idx)) ||
+		!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(guard_catalog.plan_pkey)))
+	{
+		if (objrel)
+			table_close(objrel, AccessShareLock);
+		if (planrel)
+			table_close(planrel, AccessShareLock);
+		guard_catalog.plan_relid = InvalidOid;
+		return NIL;
+	}
+	snapshot = RegisterSnapshot(GetLatestSnapshot());
+	oldcontext = MemoryContextSwitchTo(guard_cache_context);
 
 	ScanKeyInit(&key, get_attnum(guard_catalog.object_relid, "rel"),
 				BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(relid));
@@ -241,14 +263,41 @@ guard_cache_generation(void)
 }
 
 /*
+ * guard_entries_copy
+ *		Copy entries into the caller's memory: the cache may be dropped at
+ *		any catalog access, and callers go on to run queries.
+ */
+static List *
+guard_entries_copy(List *entries)
+{
+	List	   *copy = NIL;
+	ListCell   *lc;
+
+	foreach(lc, entries)
+	{
+		GuardEntry *entry = lfirst(lc);
+		GuardEntry *dup = palloc(sizeof(GuardEntry));
+
+		*dup = *entry;
+		dup->column = entry->column ? pstrdup(entry->column) : NULL;
+		dup->plan_name = pstrdup(entry->plan_name);
+		dup->identity = pstrdup(entry->identity);
+		copy = lappend(copy, dup);
+	}
+	return copy;
+}
+
+/*
  * guard_cache_lookup
- *		The objects of active plans on a relation (NIL when none): one hash
- *		probe once the relation has been seen.
+ *		The objects of active plans on a relation (NIL when none), as a copy
+ *		in the caller's memory: one hash probe once the relation has been
+ *		seen, and no allocation for an unguarded one.
  */
 List *
 guard_cache_lookup(Oid relid)
 {
 	GuardRelation *relation;
+	List	   *entries;
 	bool		found;
 
 	if (!guard_cache_valid || guard_cache == NULL)
@@ -258,18 +307,19 @@ guard_cache_lookup(Oid relid)
 
 	relation = hash_search(guard_cache, &relid, HASH_FIND, NULL);
 	if (relation != NULL)
-		return relation->entries;
+		return guard_entries_copy(relation->entries);
 
-	/* Loading may process invalidations; the entry is stored all the same. */
+	/*
+	 * Loading may process invalidations; then the entries are answered but
+	 * not stored, and the (reset) cache is left alone.
+	 */
+	entries = guard_cache_load(relid);
+	if (guard_cache_valid)
 	{
-		List	   *entries = guard_cache_load(relid);
-
-		if (!guard_cache_valid)
-			return entries;
 		relation = hash_search(guard_cache, &relid, HASH_ENTER, &found);
 		relation->entries = entries;
-		return entries;
 	}
+	return guard_entries_copy(entries);
 }
 
 /*

@@ -20,9 +20,12 @@
 
 #include "access/xact.h"
 #include "catalog/dependency.h"
+#include "catalog/namespace.h"
 #include "catalog/objectaccess.h"
 #include "catalog/objectaddress.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_extension.h"
+#include "utils/acl.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
 #include "tcop/utility.h"
@@ -69,7 +72,7 @@ guard_protected_refuse(const char *identity, const char *action, const char *wha
 	ereport(WARNING,
 			(errcode(ERRCODE_WARNING),
 			 errmsg("overriding the guard to %s", what),
-			 errdetail("phased_change.override is set: \"%s\". The override is recorded in phased_change.history.",
+			 errdetail("The setting phased_change.override is \"%s\". The override is recorded in phased_change.history.",
 					   reason)));
 	guard_audit("override", 0, PHASE_NONE, identity, action, false, reason);
 }
@@ -101,79 +104,129 @@ active_plans_summary(void)
 }
 
 /*
- * guard_protect_extension
- *		DROP EXTENSION phased_change while a plan is active, and ALTER or
- *		DROP of the guard's event triggers.  Returns true for a DROP
- *		EXTENSION phased_change that may go ahead.
+ * guard_refuse_while_active
+ *		Refuse a statement that would drop the extension while any plan is
+ *		active (the override applies).
+ */
+static void
+guard_refuse_while_active(const char *identity, const char *what, const char *consequence)
+{
+	char	   *summary = active_plans_summary();
+
+	if (summary == NULL)
+		return;
+	guard_protected_refuse(identity, "drop",
+						   psprintf("%s while change plans are active", what),
+						   consequence ? psprintf("%s %s", consequence, summary) : summary,
+						   "Complete or abandon the active plans first.");
+}
+
+/*
+ * protect_drop
+ *		DROP EXTENSION phased_change, and DROP SCHEMA ... CASCADE of a schema
+ *		the extension lives in.  Returns true for a DROP EXTENSION
+ *		phased_change that may go ahead.
  */
 static bool
-guard_protect_extension(Node *parsetree)
+protect_drop(DropStmt *stmt)
 {
 	ListCell   *lc;
 
+	foreach(lc, stmt->objects)
+	{
+		if (stmt->removeType == OBJECT_EXTENSION &&
+			strcmp(strVal(lfirst(lc)), PHASED_CHANGE_EXTENSION) == 0)
+		{
+			guard_refuse_while_active("extension phased_change",
+									  "drop extension \"phased_change\"", NULL);
+			return true;
+		}
+		if (stmt->removeType == OBJECT_SCHEMA && stmt->behavior == DROP_CASCADE)
+		{
+			char	   *schema = strVal(lfirst(lc));
+			Oid			nspid = get_namespace_oid(schema, true);
+
+			if (OidIsValid(nspid) &&
+				(nspid == extension_namespace() ||
+				 strcmp(schema, PHASED_CHANGE_EXTENSION) == 0))
+				guard_refuse_while_active(psprintf("schema %s", schema),
+										  psprintf("drop schema \"%s\"", schema),
+										  "Dropping it drops extension \"phased_change\".");
+		}
+		if (stmt->removeType == OBJECT_EVENT_TRIGGER && is_guard_event_trigger(strVal(lfirst(lc))))
+			guard_protected_refuse(psprintf("event trigger %s", strVal(lfirst(lc))), "drop",
+								   psprintf("drop event trigger \"%s\"", strVal(lfirst(lc))),
+								   "The event trigger is part of the phased_change guard.",
+								   "Drop the extension instead, once no change plan is active.");
+	}
+	return false;
+}
+
+/*
+ * protect_drop_owned
+ *		DROP OWNED BY the extension's owner would drop the extension.
+ */
+static void
+protect_drop_owned(DropOwnedStmt *stmt)
+{
+	Oid			owner = extension_owner();
+	ListCell   *lc;
+
+	foreach(lc, stmt->roles)
+	{
+		RoleSpec   *role = lfirst(lc);
+
+		if (get_rolespec_oid(role, true) == owner)
+			guard_refuse_while_active(psprintf("role %s", get_rolespec_name(role)),
+									  psprintf("drop the objects owned by role \"%s\"",
+											   get_rolespec_name(role)),
+									  "Its objects include extension \"phased_change\".");
+	}
+}
+
+/*
+ * protect_event_trigger
+ *		ALTER or RENAME of the guard's event triggers (seen only by the
+ *		ProcessUtility hook: event triggers do not fire for them).
+ */
+static void
+protect_event_trigger(const char *name, const char *verb)
+{
+	if (is_guard_event_trigger(name))
+		guard_protected_refuse(psprintf("event trigger %s", name), verb,
+							   psprintf("%s event trigger \"%s\"", verb, name),
+							   "The event trigger is part of the phased_change guard.",
+							   "Drop the extension instead, once no change plan is active.");
+}
+
+/*
+ * guard_protect_extension
+ *		Statements that would take the guard apart: DROP EXTENSION
+ *		phased_change, DROP SCHEMA ... CASCADE or DROP OWNED that would drop
+ *		it, while a plan is active; ALTER, RENAME or DROP of its event
+ *		triggers.  Returns true for a DROP EXTENSION phased_change that may
+ *		go ahead.  Called by the ProcessUtility hook and, without
+ *		preloading, by the ddl_command_start event trigger.
+ */
+bool
+guard_protect_extension(Node *parsetree)
+{
 	if (creating_extension)
 		return false;			/* the extension's own scripts */
 	switch (nodeTag(parsetree))
 	{
 		case T_DropStmt:
-			{
-				DropStmt   *stmt = (DropStmt *) parsetree;
-
-				if (stmt->removeType == OBJECT_EXTENSION)
-				{
-					foreach(lc, stmt->objects)
-					{
-						char	   *summary;
-
-						if (strcmp(strVal(lfirst(lc)), PHASED_CHANGE_EXTENSION) != 0)
-							continue;
-						summary = active_plans_summary();
-						if (summary != NULL)
-							guard_protected_refuse("extension phased_change", "drop",
-												   "drop extension \"phased_change\" while change plans are active",
-												   summary,
-												   "Complete or abandon the active plans first.");
-						return true;
-					}
-				}
-				else if (stmt->removeType == OBJECT_EVENT_TRIGGER)
-				{
-					foreach(lc, stmt->objects)
-					{
-						char	   *name = strVal(lfirst(lc));
-
-						if (is_guard_event_trigger(name))
-							guard_protected_refuse(psprintf("event trigger %s", name), "drop",
-												   psprintf("drop event trigger \"%s\"", name),
-												   "The event trigger is part of the phased_change guard.",
-												   "Drop the extension instead, once no change plan is active.");
-					}
-				}
-				return false;
-			}
+			return protect_drop((DropStmt *) parsetree);
+		case T_DropOwnedStmt:
+			protect_drop_owned((DropOwnedStmt *) parsetree);
+			return false;
 		case T_AlterEventTrigStmt:
-			{
-				AlterEventTrigStmt *stmt = (AlterEventTrigStmt *) parsetree;
-
-				if (is_guard_event_trigger(stmt->trigname))
-					guard_protected_refuse(psprintf("event trigger %s", stmt->trigname), "alter",
-										   psprintf("alter event trigger \"%s\"", stmt->trigname),
-										   "The event trigger is part of the phased_change guard.",
-										   "Drop the extension instead, once no change plan is active.");
-				return false;
-			}
+			protect_event_trigger(((AlterEventTrigStmt *) parsetree)->trigname, "alter");
+			return false;
 		case T_RenameStmt:
-			{
-				RenameStmt *stmt = (RenameStmt *) parsetree;
-
-				if (stmt->renameType == OBJECT_EVENT_TRIGGER &&
-					is_guard_event_trigger(strVal(stmt->object)))
-					guard_protected_refuse(psprintf("event trigger %s", strVal(stmt->object)), "rename",
-										   psprintf("rename event trigger \"%s\"", strVal(stmt->object)),
-										   "The event trigger is part of the phased_change guard.",
-										   "Drop the extension instead, once no change plan is active.");
-				return false;
-			}
+			if (((RenameStmt *) parsetree)->renameType == OBJECT_EVENT_TRIGGER)
+				protect_event_trigger(strVal(((RenameStmt *) parsetree)->object), "rename");
+			return false;
 		default:
 			return false;
 	}
@@ -193,6 +246,7 @@ guard_may_matter(Node *parsetree)
 		case T_RenameStmt:
 		case T_AlterObjectSchemaStmt:
 		case T_DropStmt:
+		case T_DropOwnedStmt:
 		case T_AlterEventTrigStmt:
 			return true;
 		default:
@@ -250,6 +304,12 @@ guard_object_access(ObjectAccessType access, Oid classId, Oid objectId, int subI
 
 	if (prev_object_access)
 		prev_object_access(access, classId, objectId, subId, arg);
+	if (access == OAT_DROP && classId == ExtensionRelationId && !guard_dropping_extension &&
+		IsTransactionState() && guard_catalog_present() &&
+		objectId == get_extension_oid(PHASED_CHANGE_EXTENSION, true))
+		guard_refuse_while_active("extension phased_change",
+								  "drop extension \"phased_change\" through a dependency",
+								  NULL);
 	if (access != OAT_DROP || classId != RelationRelationId || guard_dropping_extension ||
 		(((ObjectAccessDrop *) arg)->dropflags & PERFORM_DELETION_INTERNAL) ||
 		!IsTransactionState() || !guard_catalog_present() ||

@@ -14,7 +14,12 @@
 #include "postgres.h"
 
 #include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
 #include "nodes/parsenodes.h"
+#include "utils/acl.h"
+#include "utils/lsyscache.h"
 
 #include "guard.h"
 
@@ -38,17 +43,98 @@ target_add(List *targets, RangeVar *relation, const char *column, GuardAction ac
 	return lappend(targets, target);
 }
 
+/*
+ * is_relation_object
+ *		Statement object types that may name a table or view.  ALTER INDEX
+ *		and ALTER SEQUENCE accept a table too; what the name resolves to is
+ *		what counts (the guard looks up the relation itself).
+ */
 static bool
 is_relation_object(ObjectType type)
 {
 	return type == OBJECT_TABLE || type == OBJECT_VIEW ||
-		type == OBJECT_MATVIEW || type == OBJECT_FOREIGN_TABLE;
+		type == OBJECT_MATVIEW || type == OBJECT_FOREIGN_TABLE ||
+		type == OBJECT_INDEX || type == OBJECT_SEQUENCE;
+}
+
+/*
+ * relations_query
+ *		Relations found by a query with one OID parameter, as targets of an
+ *		action on one column (or the relation when column is NULL) reached
+ *		through something else (a schema, a composite type).
+ */
+static List *
+relations_query(const char *query, Oid param, const char *column, GuardAction action)
+{
+	MemoryContext caller_context = CurrentMemoryContext;
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(param)};
+	List	   *targets = NIL;
+	bool		isnull;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args(query, 1, argtypes, values, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not look up relations");
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		MemoryContext spi_context = MemoryContextSwitchTo(caller_context);
+		GuardTarget *target = palloc0(sizeof(GuardTarget));
+
+		target->relid = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
+													   SPI_tuptable->tupdesc, 1, &isnull));
+		target->column = column ? pstrdup(column) : NULL;
+		target->action = action;
+		target->cascaded = true;
+		targets = lappend(targets, target);
+		MemoryContextSwitchTo(spi_context);
+	}
+	SPI_finish();
+	return targets;
+}
+
+/*
+ * targets_schema_rename
+ *		ALTER SCHEMA ... RENAME changes the qualified name of every table in
+ *		it: the tables and views of the schema, as renamed.  Only the
+ *		schema's owner gets that far; others get PostgreSQL's error.
+ */
+static List *
+targets_schema_rename(const char *schema)
+{
+	Oid			nspid = get_namespace_oid(schema, true);
+
+	if (!OidIsValid(nspid) || !pg_namespace_ownercheck(nspid, GetUserId()))
+		return NIL;
+	return relations_query("SELECT c.oid FROM pg_catalog.pg_class c"
+						   " WHERE c.relnamespace OPERATOR(pg_catalog.=) $1"
+						   "   AND c.relkind OPERATOR(pg_catalog.=) ANY ('{r,p,v,m,f}')",
+						   nspid, NULL, GUARD_RENAME);
+}
+
+/*
+ * targets_typed_tables
+ *		ALTER TYPE ... RENAME / ALTER / DROP ATTRIBUTE ... CASCADE reaches
+ *		the same column of every table of that composite type.
+ */
+static List *
+targets_typed_tables(RangeVar *type_name, const char *attribute, GuardAction action)
+{
+	Oid			relid = RangeVarGetRelid(type_name, NoLock, true);
+	Oid			typid = OidIsValid(relid) ? get_rel_type_id(relid) : InvalidOid;
+
+	if (!OidIsValid(typid))
+		return NIL;
+	return relations_query("SELECT c.oid FROM pg_catalog.pg_class c"
+						   " WHERE c.reloftype OPERATOR(pg_catalog.=) $1",
+						   typid, attribute, action);
 }
 
 /*
  * targets_alter_table
  *		ALTER TABLE ... DROP COLUMN / ALTER COLUMN ... TYPE, among any other
- *		subcommands.
+ *		subcommands; and ALTER TYPE ... DROP / ALTER ATTRIBUTE, which reach
+ *		the tables of a composite type.
  */
 static List *
 targets_alter_table(AlterTableStmt *stmt)
@@ -56,30 +142,41 @@ targets_alter_table(AlterTableStmt *stmt)
 	List	   *targets = NIL;
 	ListCell   *lc;
 
-	if (!is_relation_object(stmt->objtype))
-		return NIL;
 	foreach(lc, stmt->cmds)
 	{
 		AlterTableCmd *cmd = lfirst_node(AlterTableCmd, lc);
+		GuardAction action;
 
 		if (cmd->subtype == AT_DropColumn)
-			targets = target_add(targets, stmt->relation, cmd->name, GUARD_DROP);
+			action = GUARD_DROP;
 		else if (cmd->subtype == AT_AlterColumnType)
-			targets = target_add(targets, stmt->relation, cmd->name, GUARD_RETYPE);
+			action = GUARD_RETYPE;
+		else
+			continue;
+		if (stmt->objtype == OBJECT_TYPE)
+			targets = list_concat(targets,
+								  targets_typed_tables(stmt->relation, cmd->name, action));
+		else if (is_relation_object(stmt->objtype))
+			targets = target_add(targets, stmt->relation, cmd->name, action);
 	}
 	return targets;
 }
 
 /*
  * targets_rename
- *		ALTER TABLE ... RENAME [COLUMN] ..., for tables, views, materialized
- *		views and foreign tables.
+ *		ALTER TABLE ... RENAME [COLUMN] ... (also spelled ALTER INDEX or
+ *		ALTER SEQUENCE), ALTER TYPE ... RENAME ATTRIBUTE, ALTER SCHEMA ...
+ *		RENAME.
  */
 static List *
 targets_rename(RenameStmt *stmt)
 {
 	if (stmt->renameType == OBJECT_COLUMN && is_relation_object(stmt->relationType))
 		return target_add(NIL, stmt->relation, stmt->subname, GUARD_RENAME);
+	if (stmt->renameType == OBJECT_ATTRIBUTE)
+		return targets_typed_tables(stmt->relation, stmt->subname, GUARD_RENAME);
+	if (stmt->renameType == OBJECT_SCHEMA)
+		return targets_schema_rename(stmt->subname);
 	if (is_relation_object(stmt->renameType))
 		return target_add(NIL, stmt->relation, NULL, GUARD_RENAME);
 	return NIL;

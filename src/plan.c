@@ -420,7 +420,7 @@ rollback_require_undropped(const PlanRow *plan)
 			 errmsg("cannot roll back change plan \"%s\" out of phase \"cleanup\"", plan->name),
 			 errdetail("Retired %s has already been dropped, which cannot be undone.",
 					   SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1)),
-			 errhint("Finish the cleanup and run SELECT phase_advance(%s);",
+			 errhint("Finish the cleanup and run SELECT phase_advance(%s).",
 					 quote_literal_cstr(plan->name))));
 }
 
@@ -444,7 +444,7 @@ phase_rollback(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("cannot roll back change plan \"%s\" from phase \"expand\"", name),
 				 errdetail("Phase \"expand\" is the first phase."),
-				 errhint("To give the plan up, run SELECT phase_abandon(%s, 'reason');",
+				 errhint("To give the plan up, run SELECT phase_abandon(%s, 'reason').",
 						 quote_literal_cstr(name))));
 	if (plan.phase == PHASE_CLEANUP)
 		rollback_require_undropped(&plan);

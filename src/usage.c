@@ -11,7 +11,9 @@
  * the last role and application_name.  A query on a table with no guarded
  * object pays one probe of a backend-local hash; a table that inherits a
  * guarded column from a parent maps its column to the parent's by name.
- * Parallel workers and the extension's own checks are not counted.
+ * Parallel workers, EXPLAIN without ANALYZE, the extension's own checks and
+ * the applications in phased_change.untracked_applications (pg_dump by
+ * default: a backup reads every column) are not counted.
  *
  * The table is sized by phased_change.max_tracked_columns; when it is full,
  * further objects go uncounted, which usage_tracking() reports and the log
@@ -50,6 +52,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
+#include "utils/varlena.h"
 
 #include "guard.h"
 #include "usage.h"
@@ -115,6 +118,8 @@ typedef struct TrackedRelation
 
 static int	usage_max_tracked = 4096;
 static bool usage_require_evidence = true;
+static char *usage_untracked_applications = NULL;
+static bool usage_explain_only = false;	/* EXPLAIN without ANALYZE runs nothing */
 
 static UsageShared *usage_shared = NULL;
 static HTAB *usage_hash = NULL;
@@ -131,6 +136,7 @@ static void usage_forget_at_commit(XactEvent event, void *arg);
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 static ExecutorCheckPerms_hook_type prev_ExecutorCheckPerms_hook = NULL;
+static ExecutorStart_hook_type prev_ExecutorStart_hook = NULL;
 
 /*
  * usage_define_settings
@@ -149,6 +155,11 @@ usage_define_settings(void)
 							 "Whether a gap in usage tracking blocks leaving phase contract.",
 							 "When off, a gap is only reported in phased_change.progress.warnings.",
 							 &usage_require_evidence, true, PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("phased_change.untracked_applications",
+							   "Comma-separated application_name values whose reads and writes are not counted as use.",
+							   "Backups read every column; their reads prove nothing about the application.",
+							   &usage_untracked_applications, "pg_dump", PGC_SUSET, 0,
+							   NULL, NULL, NULL);
 }
 
 static Size
@@ -507,6 +518,57 @@ usage_count_rte(RangeTblEntry *rte, TrackedRelation *tracked)
 }
 
 /*
+ * usage_application_untracked
+ *		Whether this session's application_name is one whose uses do not
+ *		count (phased_change.untracked_applications).
+ */
+static bool
+usage_application_untracked(void)
+{
+	char	   *names;
+	List	   *list;
+	ListCell   *lc;
+	bool		untracked = false;
+
+	if (usage_untracked_applications == NULL || usage_untracked_applications[0] == '\0' ||
+		application_name == NULL || application_name[0] == '\0')
+		return false;
+	names = pstrdup(usage_untracked_applications);
+	if (!SplitGUCList(names, ',', &list))
+		return false;
+	foreach(lc, list)
+		untracked = untracked || strcmp((char *) lfirst(lc), application_name) == 0;
+	list_free(list);
+	pfree(names);
+	return untracked;
+}
+
+/*
+ * usage_executor_start
+ *		ExecutorStart_hook: note EXPLAIN without ANALYZE, which checks
+ *		permissions but reads nothing.
+ */
+static void
+usage_executor_start(QueryDesc *queryDesc, int eflags)
+{
+	bool		save_explain_only = usage_explain_only;
+
+	usage_explain_only = (eflags & EXEC_FLAG_EXPLAIN_ONLY) != 0;
+	PG_TRY();
+	{
+		if (prev_ExecutorStart_hook)
+			prev_ExecutorStart_hook(queryDesc, eflags);
+		else
+			standard_ExecutorStart(queryDesc, eflags);
+	}
+	PG_FINALLY();
+	{
+		usage_explain_only = save_explain_only;
+	}
+	PG_END_TRY();
+}
+
+/*
  * usage_check_perms
  *		ExecutorCheckPerms_hook: count, then defer to the previous hook.
  */
@@ -518,7 +580,7 @@ usage_check_perms(List *range_table, bool ereport_on_violation)
 	if (prev_ExecutorCheckPerms_hook &&
 		!prev_ExecutorCheckPerms_hook(range_table, ereport_on_violation))
 		return false;
-	if (usage_suspended || IsParallelWorker() || usage_hash == NULL ||
+	if (usage_suspended || usage_explain_only || IsParallelWorker() || usage_hash == NULL ||
 		!IsTransactionState() || !guard_catalog_present())
 		return true;
 
@@ -530,7 +592,7 @@ usage_check_perms(List *range_table, bool ereport_on_violation)
 		if (rte->rtekind != RTE_RELATION || rte->requiredPerms == 0)
 			continue;
 		tracked = tracked_lookup(rte->relid);
-		if (tracked != NULL && tracked->ncolumns > 0)
+		if (tracked != NULL && tracked->ncolumns > 0 && !usage_application_untracked())
 			usage_count_rte(rte, tracked);
 	}
 	return true;
@@ -549,6 +611,8 @@ usage_install_hooks(void)
 	shmem_startup_hook = usage_shmem_startup;
 	prev_ExecutorCheckPerms_hook = ExecutorCheckPerms_hook;
 	ExecutorCheckPerms_hook = usage_check_perms;
+	prev_ExecutorStart_hook = ExecutorStart_hook;
+	ExecutorStart_hook = usage_executor_start;
 	RegisterXactCallback(usage_forget_at_commit, NULL);
 }
 
