@@ -230,9 +230,11 @@ error:
 
 /*
  * usage_file_is_current
- *		The saved counts are continuous evidence only if no server run
- *		without the library came between: the last checkpoint (the shutdown
- *		checkpoint of the run that saved them) must not be newer.
+ *		The saved counts are continuous evidence only if the server shut
+ *		down cleanly (an immediate shutdown also exits the postmaster
+ *		normally, but leaves pg_control "in production") and no server run
+ *		without the library came between: the last checkpoint, the shutdown
+ *		checkpoint of the run that saved them, must not be newer.
  */
 static bool
 usage_file_is_current(const UsageFileHeader *header)
@@ -241,7 +243,9 @@ usage_file_is_current(const UsageFileHeader *header)
 	ControlFileData *control = get_controlfile(DataDir, &crc_ok);
 	TimestampTz checkpoint = time_t_to_timestamptz(control->checkPointCopy.time);
 
-	return crc_ok && header->saved_at >= checkpoint;
+	return crc_ok &&
+		(control->state == DB_SHUTDOWNED || control->state == DB_SHUTDOWNED_IN_RECOVERY) &&
+		header->saved_at >= checkpoint;
 }
 
 /*
@@ -268,7 +272,7 @@ usage_load(void)
 				(errmsg("ignoring file \"%s\" with an unexpected format", USAGE_FILE)));
 	else if (!usage_file_is_current(&header))
 		ereport(LOG,
-				(errmsg("ignoring phased_change usage statistics saved before the server last ran without them")));
+				(errmsg("ignoring phased_change usage statistics not saved by the last clean shutdown")));
 	else
 	{
 		UsageEntry	saved;
