@@ -12,6 +12,8 @@
 
 #include "phased_change.h"
 
+#include "utils/hsearch.h"
+
 /* What a statement does to a relation or column. */
 typedef enum GuardAction
 {
@@ -50,6 +52,7 @@ typedef struct GuardEntry
 extern List *guard_statement_targets(Node *parsetree);
 
 /* guard_cache.c */
+extern HTAB *relid_cache_create(MemoryContext *context, const char *name, Size entrysize);
 extern List *guard_cache_lookup(Oid relid);
 extern bool guard_catalog_present(void);
 extern uint64 guard_cache_generation(void);

@@ -105,26 +105,35 @@ guard_catalog_lookup(GuardCatalog *catalog)
 }
 
 /*
+ * relid_cache_create
+ *		A backend-local hash keyed by relation OID, in a memory context of its
+ *		own that is emptied each time the cache starts over.
+ */
+HTAB *
+relid_cache_create(MemoryContext *context, const char *name, Size entrysize)
+{
+	HASHCTL		ctl;
+
+	/* name is a string literal of the caller's, so it outlives the context */
+	if (*context == NULL)
+		*context = AllocSetContextCreateInternal(TopMemoryContext, name, ALLOCSET_SMALL_SIZES);
+	else
+		MemoryContextReset(*context);
+	ctl.keysize = sizeof(Oid);
+	ctl.entrysize = entrysize;
+	ctl.hcxt = *context;
+	return hash_create(name, 64, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+}
+
+/*
  * guard_cache_reset
  *		Start a new cache generation.
  */
 static void
 guard_cache_reset(void)
 {
-	HASHCTL		ctl;
-
-	if (guard_cache_context == NULL)
-		guard_cache_context = AllocSetContextCreate(TopMemoryContext,
-													"phased_change guard cache",
-													ALLOCSET_SMALL_SIZES);
-	else
-		MemoryContextReset(guard_cache_context);
-
-	ctl.keysize = sizeof(Oid);
-	ctl.entrysize = sizeof(GuardRelation);
-	ctl.hcxt = guard_cache_context;
-	guard_cache = hash_create("phased_change guard cache", 64, &ctl,
-							  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	guard_cache = relid_cache_create(&guard_cache_context, "phased_change guard cache",
+									 sizeof(GuardRelation));
 	guard_cache_valid = true;
 	guard_cache_generation_count++;
 	if (!guard_catalog_lookup(&guard_catalog))

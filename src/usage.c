@@ -395,19 +395,8 @@ tracked_lookup(Oid relid)
 
 	if (tracked_cache == NULL || tracked_generation != guard_cache_generation())
 	{
-		HASHCTL		ctl;
-
-		if (tracked_context == NULL)
-			tracked_context = AllocSetContextCreate(TopMemoryContext,
-													"phased_change usage cache",
-													ALLOCSET_SMALL_SIZES);
-		else
-			MemoryContextReset(tracked_context);
-		ctl.keysize = sizeof(Oid);
-		ctl.entrysize = sizeof(TrackedRelation);
-		ctl.hcxt = tracked_context;
-		tracked_cache = hash_create("phased_change usage cache", 64, &ctl,
-									HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		tracked_cache = relid_cache_create(&tracked_context, "phased_change usage cache",
+										   sizeof(TrackedRelation));
 		tracked_generation = guard_cache_generation();
 	}
 
