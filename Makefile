@@ -24,12 +24,14 @@ PGFILEDESC = "phased_change - four-phase schema change plans enforced by the dat
 # The regression suite runs twice: with the guard in event triggers only,
 # and with the library preloaded (hooks, usage tracking).  The two lists
 # differ only in the tests of what preloading changes.
-REGRESS_COMMON = plans objects checks advance privileges guard unplanned walkthrough
+REGRESS_COMMON = plans objects checks advance privileges guard unplanned bypass hostile_input \
+	walkthrough
 REGRESS = $(REGRESS_COMMON) settings_unloaded usage_unloaded
 REGRESS_PRELOAD = $(REGRESS_COMMON) settings_preloaded usage_preloaded
 REGRESS_OPTS = --temp-instance=tmp_check_regress --temp-config=test/regress.conf
 
-ISOLATION = advance_concurrency guard_drop_vs_rollback guard_retire_vs_drop
+ISOLATION = advance_concurrency guard_drop_vs_rollback guard_retire_vs_drop \
+	verify_abandon_concurrency
 ISOLATION_OPTS = --inputdir=test/isolation --temp-instance=tmp_check_iso \
 	--temp-config=test/regress.conf
 
@@ -47,9 +49,14 @@ installcheck-preload: submake
 	$(pg_regress_installcheck) --temp-instance=tmp_check_preload \
 		--temp-config=test/preload.conf --outputdir=output_preload $(REGRESS_PRELOAD)
 
-.PHONY: test demo installcheck-preload
+.PHONY: test demo bench installcheck-preload
 test:
 	scripts/test.sh
 
 demo:
 	scripts/demo.sh
+
+# What phased_change costs, side by side with the same workload without it,
+# in throwaway clusters (test/bench/README.md); about 15 minutes.
+bench:
+	bash test/bench/run.sh

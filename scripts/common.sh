@@ -2,7 +2,7 @@
 # (as root, from Debian's packages), build and install the extension, and
 # prepare a copy of the tree that the postgres user may write to.
 
-PACKAGES="postgresql-15 postgresql-server-dev-15 postgresql-15-pgaudit postgresql-15-cron libipc-run-perl make gcc"
+PACKAGES="postgresql-15 postgresql-server-dev-15 postgresql-15-pgaudit postgresql-15-cron sqlsmith libipc-run-perl make gcc"
 PG_BINDIR=/usr/lib/postgresql/15/bin
 
 install_packages() {

@@ -257,7 +257,7 @@ arg_require(FunctionCallInfo fcinfo, int argno, const char *argname)
 
 /*
  * arg_text
- *		A required, non-empty text argument as a C string.
+ *		A required text argument that is not empty or blank, as a C string.
  */
 char *
 arg_text(FunctionCallInfo fcinfo, int argno, const char *argname)
@@ -266,9 +266,28 @@ arg_text(FunctionCallInfo fcinfo, int argno, const char *argname)
 
 	arg_require(fcinfo, argno, argname);
 	value = text_to_cstring(PG_GETARG_TEXT_PP(argno));
-	if (value[0] == '\0')
+	if (value[strspn(value, " \t\n\r\f\v")] == '\0')
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("argument \"%s\" must not be empty", argname)));
+	return value;
+}
+
+/*
+ * arg_name
+ *		A plan or check name: text that is not empty, and short enough to be
+ *		indexed.
+ */
+char *
+arg_name(FunctionCallInfo fcinfo, int argno, const char *argname)
+{
+	char	   *value = arg_text(fcinfo, argno, argname);
+
+	if (strlen(value) > PHASED_CHANGE_NAME_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_NAME_TOO_LONG),
+				 errmsg("argument \"%s\" is too long", argname),
+				 errdetail("Names of plans and checks are at most %d bytes.",
+						   PHASED_CHANGE_NAME_MAX)));
 	return value;
 }

@@ -259,9 +259,9 @@ checks_run(const PlanRow *plan, StringInfo results)
 Datum
 phase_check_add(PG_FUNCTION_ARGS)
 {
-	char	   *plan_name = arg_text(fcinfo, 0, "plan");
+	char	   *plan_name = arg_name(fcinfo, 0, "plan");
 	Phase		phase = phase_from_name(arg_text(fcinfo, 1, "phase"));
-	char	   *check_name = arg_text(fcinfo, 2, "check_name");
+	char	   *check_name = arg_name(fcinfo, 2, "check_name");
 	char	   *predicate = arg_text(fcinfo, 3, "predicate");
 	char	   *search_path = pstrdup(namespace_search_path);
 	Caller		caller = caller_identify();

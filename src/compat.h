@@ -18,9 +18,21 @@
 #if PG_VERSION_NUM >= 160000
 #define pc_relation_ownercheck(relid, roleid) \
 	object_ownercheck(RelationRelationId, (relid), (roleid))
+#define pc_namespace_ownercheck(nspid, roleid) \
+	object_ownercheck(NamespaceRelationId, (nspid), (roleid))
+#define pc_extension_ownercheck(extid, roleid) \
+	object_ownercheck(ExtensionRelationId, (extid), (roleid))
+#define pc_event_trigger_ownercheck(evtid, roleid) \
+	object_ownercheck(EventTriggerRelationId, (evtid), (roleid))
 #else
 #define pc_relation_ownercheck(relid, roleid) \
 	pg_class_ownercheck((relid), (roleid))
+#define pc_namespace_ownercheck(nspid, roleid) \
+	pg_namespace_ownercheck((nspid), (roleid))
+#define pc_extension_ownercheck(extid, roleid) \
+	pg_extension_ownercheck((extid), (roleid))
+#define pc_event_trigger_ownercheck(evtid, roleid) \
+	pg_event_trigger_ownercheck((evtid), (roleid))
 #endif
 
 /* raw_parser() took a mode argument from PostgreSQL 14 on. */

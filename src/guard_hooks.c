@@ -26,7 +26,9 @@
 #include "catalog/pg_class.h"
 #include "catalog/pg_extension.h"
 #include "utils/acl.h"
+#include "commands/event_trigger.h"
 #include "commands/extension.h"
+#include "miscadmin.h"
 #include "executor/spi.h"
 #include "tcop/utility.h"
 #include "utils/builtins.h"
@@ -137,6 +139,9 @@ protect_drop(DropStmt *stmt)
 		if (stmt->removeType == OBJECT_EXTENSION &&
 			strcmp(strVal(lfirst(lc)), PHASED_CHANGE_EXTENSION) == 0)
 		{
+			if (!pc_extension_ownercheck(get_extension_oid(PHASED_CHANGE_EXTENSION, false),
+										 GetUserId()))
+				return false;	/* PostgreSQL refuses it, telling nothing */
 			guard_refuse_while_active("extension phased_change",
 									  "drop extension \"phased_change\"", NULL);
 			return true;
@@ -146,14 +151,16 @@ protect_drop(DropStmt *stmt)
 			char	   *schema = strVal(lfirst(lc));
 			Oid			nspid = get_namespace_oid(schema, true);
 
-			if (OidIsValid(nspid) &&
+			if (OidIsValid(nspid) && pc_namespace_ownercheck(nspid, GetUserId()) &&
 				(nspid == extension_namespace() ||
 				 strcmp(schema, PHASED_CHANGE_EXTENSION) == 0))
 				guard_refuse_while_active(psprintf("schema %s", schema),
 										  psprintf("drop schema \"%s\"", schema),
 										  "Dropping it drops extension \"phased_change\".");
 		}
-		if (stmt->removeType == OBJECT_EVENT_TRIGGER && is_guard_event_trigger(strVal(lfirst(lc))))
+		if (stmt->removeType == OBJECT_EVENT_TRIGGER && is_guard_event_trigger(strVal(lfirst(lc))) &&
+			pc_event_trigger_ownercheck(get_event_trigger_oid(strVal(lfirst(lc)), false),
+										GetUserId()))
 			guard_protected_refuse(psprintf("event trigger %s", strVal(lfirst(lc))), "drop",
 								   psprintf("drop event trigger \"%s\"", strVal(lfirst(lc))),
 								   "The event trigger is part of the phased_change guard.",
@@ -176,7 +183,7 @@ protect_drop_owned(DropOwnedStmt *stmt)
 	{
 		RoleSpec   *role = lfirst(lc);
 
-		if (get_rolespec_oid(role, true) == owner)
+		if (get_rolespec_oid(role, true) == owner && has_privs_of_role(GetUserId(), owner))
 			guard_refuse_while_active(psprintf("role %s", get_rolespec_name(role)),
 									  psprintf("drop the objects owned by role \"%s\"",
 											   get_rolespec_name(role)),
@@ -192,7 +199,8 @@ protect_drop_owned(DropOwnedStmt *stmt)
 static void
 protect_event_trigger(const char *name, const char *verb)
 {
-	if (is_guard_event_trigger(name))
+	if (is_guard_event_trigger(name) &&
+		pc_event_trigger_ownercheck(get_event_trigger_oid(name, false), GetUserId()))
 		guard_protected_refuse(psprintf("event trigger %s", name), verb,
 							   psprintf("%s event trigger \"%s\"", verb, name),
 							   "The event trigger is part of the phased_change guard.",
@@ -201,7 +209,8 @@ protect_event_trigger(const char *name, const char *verb)
 
 /*
  * guard_protect_extension
- *		Statements that would take the guard apart: DROP EXTENSION
+ *		Statements that would take the guard apart, sent by a role that may
+ *		run them (others get PostgreSQL's own error): DROP EXTENSION
  *		phased_change, DROP SCHEMA ... CASCADE or DROP OWNED that would drop
  *		it, while a plan is active; ALTER, RENAME or DROP of its event
  *		triggers.  Returns true for a DROP EXTENSION phased_change that may

@@ -14,6 +14,7 @@
 #include "postgres.h"
 
 #include "catalog/namespace.h"
+#include "catalog/pg_inherits.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -22,6 +23,35 @@
 #include "utils/lsyscache.h"
 
 #include "guard.h"
+
+/*
+ * targets_descendants
+ *		A column renamed, retyped or dropped on a parent (without ONLY) is
+ *		renamed, retyped or dropped in its inheritance children and
+ *		partitions too: the same column of each, reached through the parent.
+ */
+static List *
+targets_descendants(List *targets, Oid relid, const char *column, GuardAction action)
+{
+	ListCell   *lc;
+
+	if (!has_subclass(relid))
+		return targets;
+	foreach(lc, find_all_inheritors(relid, NoLock, NULL))
+	{
+		GuardTarget *target;
+
+		if (lfirst_oid(lc) == relid)
+			continue;
+		target = palloc0(sizeof(GuardTarget));
+		target->relid = lfirst_oid(lc);
+		target->column = pstrdup(column);
+		target->action = action;
+		target->cascaded = true;
+		targets = lappend(targets, target);
+	}
+	return targets;
+}
 
 /*
  * target_add
@@ -40,6 +70,9 @@ target_add(List *targets, RangeVar *relation, const char *column, GuardAction ac
 	target->relid = relid;
 	target->column = column ? pstrdup(column) : NULL;
 	target->action = action;
+	/* the children first: a refusal there is the one that matters */
+	if (column != NULL && relation->inh)
+		targets = targets_descendants(targets, relid, column, action);
 	return lappend(targets, target);
 }
 
@@ -104,7 +137,7 @@ targets_schema_rename(const char *schema)
 {
 	Oid			nspid = get_namespace_oid(schema, true);
 
-	if (!OidIsValid(nspid) || !pg_namespace_ownercheck(nspid, GetUserId()))
+	if (!OidIsValid(nspid) || !pc_namespace_ownercheck(nspid, GetUserId()))
 		return NIL;
 	return relations_query("SELECT c.oid FROM pg_catalog.pg_class c"
 						   " WHERE c.relnamespace OPERATOR(pg_catalog.=) $1"

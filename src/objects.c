@@ -160,7 +160,7 @@ object_require_expand(const PlanRow *plan)
 static void
 object_register(FunctionCallInfo fcinfo, const char *role)
 {
-	char	   *plan_name = arg_text(fcinfo, 0, "plan");
+	char	   *plan_name = arg_name(fcinfo, 0, "plan");
 	char	   *col = PG_ARGISNULL(2) ? NULL : pstrdup(NameStr(*PG_GETARG_NAME(2)));
 	Caller		caller = caller_identify();
 	ObjectAddress address;

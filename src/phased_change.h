@@ -25,6 +25,9 @@
 
 #define PHASED_CHANGE_EXTENSION "phased_change"
 
+/* Longest plan or check name, in bytes (they are indexed). */
+#define PHASED_CHANGE_NAME_MAX 1000
+
 /* The four phases, numbered as in the phased_change.phase table. */
 typedef enum Phase
 {
@@ -85,6 +88,7 @@ extern void plan_require_privilege(const PlanRow *plan, const Caller *caller);
 extern Phase phase_from_name(const char *name);
 extern const char *phase_name(Phase phase);
 extern char *arg_text(FunctionCallInfo fcinfo, int argno, const char *argname);
+extern char *arg_name(FunctionCallInfo fcinfo, int argno, const char *argname);
 extern void arg_require(FunctionCallInfo fcinfo, int argno, const char *argname);
 
 /* history.c */

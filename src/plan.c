@@ -126,7 +126,7 @@ plan_set_phase(const PlanRow *plan, Phase phase, const char *status)
 Datum
 phase_plan_create(PG_FUNCTION_ARGS)
 {
-	char	   *name = arg_text(fcinfo, 0, "plan");
+	char	   *name = arg_name(fcinfo, 0, "plan");
 	char	   *description = PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1));
 	Interval   *soak = arg_soak(fcinfo, 2);
 	Caller		caller = caller_identify();
@@ -174,7 +174,7 @@ phase_plan_create(PG_FUNCTION_ARGS)
 Datum
 phase_soak_set(PG_FUNCTION_ARGS)
 {
-	char	   *name = arg_text(fcinfo, 0, "plan");
+	char	   *name = arg_name(fcinfo, 0, "plan");
 	Phase		phase = phase_from_name(arg_text(fcinfo, 1, "phase"));
 	Interval   *soak = arg_soak(fcinfo, 2);
 	Caller		caller = caller_identify();
@@ -241,7 +241,7 @@ verification_record(const PlanRow *plan, const Caller *caller, const char *sourc
 Datum
 phase_verify(PG_FUNCTION_ARGS)
 {
-	char	   *name = arg_text(fcinfo, 0, "plan");
+	char	   *name = arg_name(fcinfo, 0, "plan");
 	Caller		caller = caller_identify();
 	CatalogSession session;
 	PlanRow		plan;
@@ -356,7 +356,7 @@ plan_forget_dropped(const PlanRow *plan)
 Datum
 phase_advance(PG_FUNCTION_ARGS)
 {
-	char	   *name = arg_text(fcinfo, 0, "plan");
+	char	   *name = arg_name(fcinfo, 0, "plan");
 	Caller		caller = caller_identify();
 	CatalogSession session;
 	PlanRow		plan;
@@ -431,7 +431,7 @@ rollback_require_undropped(const PlanRow *plan)
 Datum
 phase_rollback(PG_FUNCTION_ARGS)
 {
-	char	   *name = arg_text(fcinfo, 0, "plan");
+	char	   *name = arg_name(fcinfo, 0, "plan");
 	char	   *reason = PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1));
 	Caller		caller = caller_identify();
 	CatalogSession session;
@@ -465,7 +465,7 @@ phase_rollback(PG_FUNCTION_ARGS)
 Datum
 phase_abandon(PG_FUNCTION_ARGS)
 {
-	char	   *name = arg_text(fcinfo, 0, "plan");
+	char	   *name = arg_name(fcinfo, 0, "plan");
 	char	   *reason = arg_text(fcinfo, 1, "reason");
 	Caller		caller = caller_identify();
 	CatalogSession session;
