@@ -65,7 +65,8 @@ if [ "${1:-}" != "--inner" ]; then
 	WORK=$(mktemp -d /tmp/phased_change_bench.XXXXXX)
 	cp "$HERE/run.sh" "$WORK/run.sh"
 	for v in $BENCH_VARS; do printf '%s=%q\n' "$v" "${!v}"; done > "$WORK/env.sh"
-	printf 'BENCH_REV=%q\n' "$(git -C "$ROOT" log -1 --format='%h %cI' 2>/dev/null || echo unknown)$(git -C "$ROOT" status --porcelain -- src '*.sql' '*.control' 2>/dev/null | grep -q . && echo ' + uncommitted changes in src/sql')" >> "$WORK/env.sh"
+	[ -n "${BENCH_REV:-}" ] || BENCH_REV="$(git -C "$ROOT" log -1 --format='%h %cI' 2>/dev/null || echo unknown)$(git -C "$ROOT" status --porcelain -- src '*.sql' '*.control' 2>/dev/null | grep -q . && echo ' + uncommitted changes in src/sql')"
+	printf 'BENCH_REV=%q\n' "$BENCH_REV" >> "$WORK/env.sh"
 	[ "$(id -u)" = 0 ] && chown -R "$RUNAS": "$WORK"
 	cleanup_outer() {
 		# servers left behind by an interrupted inner run: stop them by pid
