@@ -622,7 +622,7 @@ if [ "$BENCH_CALLGRIND" = 1 ]; then
 		done | awk -v w="$with" -v wo="$without" -v units="$units" '
 			{ v[$2] += ($1 == w "-large" || $1 == wo "-small") ? $3 : -$3 }
 			END { for (f in v) if (v[f] / units >= 100 || v[f] / units <= -100) printf "%10.0f  %s\n", v[f] / units, f }' |
-			sort -rn | head -40
+			sort -rn
 	}
 	per_function ddl-s100k ddl-none $((4 * (BENCH_CG_LARGE - BENCH_CG_SMALL))) > "$OUT/callgrind-ddl-added-by-function.txt"
 	per_function select-guarded select-none $((BENCH_CGQ_LARGE - BENCH_CGQ_SMALL)) > "$OUT/callgrind-select-added-by-function.txt"
@@ -650,7 +650,8 @@ figure "tpcb-like TPS, preloaded + extension, 0 plans" "$T_PC0" "$T_NONE" "$(pr 
 figure "tpcb-like TPS, 1,000 plans on other tables" "$T_PC1K" "$T_NONE" "$(pr tpcb-like pc1k)" ">=" 0.98 0.96 yes
 figure "guarded-table select TPS (retired column read)" "$G_PCG" "$G_NONE" "$(pr guarded pcg)" ">=" 0.95 0.90 yes
 figure "same script, column not retired (library cost only)" "$G_PC0" "$G_NONE" "$(pr guarded pc0)" ">=" 0.98 0.96 no
-figure "DDL wall time, 10,000 plans / 20,000 columns (s)" "$D_PC" "$D_NONE" "$D_RATIO" "<=" 1.05 1.10 yes
+figure "DDL wall time, 10,000 plans / 20,000 columns (s)" "$D_PC" "$D_NONE" "$D_RATIO" "<=" 1.05 1.10 no \
+	"wall-clock, noisy: the callgrind line gates"
 ADD_PC=$(calc "$D_PC - $D_NONE" 3); ADD_PL=$(calc "$D_PL - $D_NONE" 3)
 figure "DDL wall: added by phased_change / by PL/pgSQL trigger" "${ADD_PC}s" "${ADD_PL}s" \
 	"$D_ADDED_RATIO" "<=" 0.10 0.20 no "wall-clock, noisy: the callgrind line gates"
