@@ -31,7 +31,8 @@ CREATE ROLE regress_bp_nobody LOGIN;		-- no grants at all
 GRANT USAGE ON SCHEMA phased_change TO regress_bp_operator;
 GRANT SELECT ON phased_change.progress, phased_change.history, phased_change.guarded_objects,
 	phased_change.blocked_ddl, phased_change.column_usage TO regress_bp_operator;
-GRANT EXECUTE ON FUNCTION phased_change.usage_tracking(), phased_change.usage_counts()
+GRANT EXECUTE ON FUNCTION phased_change.usage_tracking(), phased_change.usage_counts(),
+	phased_change.usage_of(bigint)
 	TO regress_bp_operator;
 GRANT EXECUTE ON FUNCTION
 	phase_plan_create(text, text, interval), phase_retire(text, regclass, name),

@@ -359,10 +359,14 @@ guard_unplanned(GuardTarget *target)
 	bool		exempt;
 	char	   *what;
 	char	   *qualified;
+	char		relkind;
 
+	/* the cheap tests first: this runs for every unguarded target */
 	if (guard_unplanned_ddl == UNPLANNED_ALLOW || creating_extension ||
-		target->action == GUARD_SET_SCHEMA ||
-		(target->relkind != RELKIND_RELATION && target->relkind != RELKIND_PARTITIONED_TABLE))
+		target->action == GUARD_SET_SCHEMA)
+		return;
+	relkind = get_rel_relkind(target->relid);
+	if (relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE)
 		return;
 	rel = RelationIdGetRelation(target->relid);
 	if (!RelationIsValid(rel))
@@ -373,6 +377,7 @@ guard_unplanned(GuardTarget *target)
 	if (exempt)
 		return;
 
+	target_resolve(target);
 	what = target_what(target);
 	qualified = quote_qualified_identifier(get_namespace_name(get_rel_namespace(target->relid)),
 										   target->relname);
@@ -498,10 +503,7 @@ guard_enforce_one(GuardTarget *target)
 	}
 
 	if (!planned && !target->cascaded)
-	{
-		target_resolve(target);
 		guard_unplanned(target);
-	}
 	if (!target->cascaded)
 		guard_approve(target);
 }

@@ -45,7 +45,6 @@ typedef struct GuardEntry
 	int64		plan_id;
 	char	   *plan_name;
 	Phase		phase;
-	char	   *identity;
 } GuardEntry;
 
 /* guard_statement.c */

@@ -233,7 +233,6 @@ guard_cache_load(Oid relid)
 		entry->retired = strcmp(TextDatumGetCString(guard_attr(objrel, tuple, "role", &isnull)),
 								"retired") == 0;
 		entry->plan_id = DatumGetInt64(guard_attr(objrel, tuple, "plan_id", &isnull));
-		entry->identity = TextDatumGetCString(guard_attr(objrel, tuple, "identity", &isnull));
 		if (guard_plan_fetch(planrel, snapshot, entry))
 			entries = lappend(entries, entry);
 	}
@@ -290,7 +289,6 @@ guard_entries_copy(List *entries)
 		*dup = *entry;
 		dup->column = entry->column ? pstrdup(entry->column) : NULL;
 		dup->plan_name = pstrdup(entry->plan_name);
-		dup->identity = pstrdup(entry->identity);
 		copy = lappend(copy, dup);
 	}
 	return copy;

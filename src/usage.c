@@ -59,9 +59,10 @@
 
 PG_FUNCTION_INFO_V1(usage_tracking);
 PG_FUNCTION_INFO_V1(usage_counts);
+PG_FUNCTION_INFO_V1(usage_of);
 
 #define USAGE_FILE PGSTAT_STAT_PERMANENT_DIRECTORY "/phased_change.stat"
-#define USAGE_FILE_MAGIC 0x50435531	/* "PCU1" */
+#define USAGE_FILE_MAGIC 0x50435532	/* "PCU2" */
 
 /* A guarded object, per database. */
 typedef struct UsageKey
@@ -79,7 +80,7 @@ typedef struct UsageEntry
 	int64		writes;
 	TimestampTz first_seen;
 	TimestampTz last_seen;
-	NameData	last_role;
+	Oid			last_role;		/* named when read, not on every use */
 	char		last_application[NAMEDATALEN];
 } UsageEntry;
 
@@ -390,6 +391,7 @@ tracked_lookup(Oid relid)
 	bool		found;
 	List	   *columns;
 	MemoryContext oldcontext;
+	MemoryContext scratch;
 	int			i = 0;
 	ListCell   *lc;
 
@@ -404,8 +406,12 @@ tracked_lookup(Oid relid)
 	if (tracked != NULL)
 		return tracked;
 
-	oldcontext = MemoryContextSwitchTo(tracked_context);
+	/* Collect in scratch memory; only the final array is kept. */
+	scratch = AllocSetContextCreate(CurrentMemoryContext, "phased_change usage scratch",
+									ALLOCSET_SMALL_SIZES);
+	oldcontext = MemoryContextSwitchTo(scratch);
 	columns = tracked_collect(NIL, relid, relid, 0);
+	MemoryContextSwitchTo(tracked_context);
 	if (tracked_generation != guard_cache_generation())
 	{
 		/* invalidated while loading: answer this once, without caching */
@@ -419,6 +425,7 @@ tracked_lookup(Oid relid)
 	foreach(lc, columns)
 		tracked->columns[i++] = *(TrackedColumn *) lfirst(lc);
 	MemoryContextSwitchTo(oldcontext);
+	MemoryContextDelete(scratch);
 	return tracked;
 }
 
@@ -432,7 +439,6 @@ usage_count(int64 object_id, bool read, bool write)
 	UsageKey	key;
 	UsageEntry *entry;
 	TimestampTz now = GetCurrentStatementStartTimestamp();
-	char	   *role = GetUserNameFromId(GetUserId(), true);
 
 	memset(&key, 0, sizeof(key));
 	key.dbid = MyDatabaseId;
@@ -471,7 +477,7 @@ usage_count(int64 object_id, bool read, bool write)
 	entry->reads += read ? 1 : 0;
 	entry->writes += write ? 1 : 0;
 	entry->last_seen = now;
-	namestrcpy(&entry->last_role, role ? role : "");
+	entry->last_role = GetUserId();
 	strlcpy(entry->last_application, application_name ? application_name : "", NAMEDATALEN);
 	SpinLockRelease(&entry->mutex);
 	LWLockRelease(usage_shared->lock);
@@ -518,22 +524,38 @@ usage_count_rte(RangeTblEntry *rte, TrackedRelation *tracked)
 static bool
 usage_application_untracked(void)
 {
+	static char *cached_setting = NULL;
+	static char *cached_application = NULL;
+	static bool cached_answer = false;
 	char	   *names;
 	List	   *list;
 	ListCell   *lc;
-	bool		untracked = false;
 
 	if (usage_untracked_applications == NULL || usage_untracked_applications[0] == '\0' ||
 		application_name == NULL || application_name[0] == '\0')
 		return false;
+
+	/* Both strings change rarely: answer from the last time when they have not. */
+	if (cached_setting && strcmp(cached_setting, usage_untracked_applications) == 0 &&
+		strcmp(cached_application, application_name) == 0)
+		return cached_answer;
+
+	cached_answer = false;
 	names = pstrdup(usage_untracked_applications);
-	if (!SplitGUCList(names, ',', &list))
-		return false;
-	foreach(lc, list)
-		untracked = untracked || strcmp((char *) lfirst(lc), application_name) == 0;
-	list_free(list);
+	if (SplitGUCList(names, ',', &list))
+	{
+		foreach(lc, list)
+			cached_answer = cached_answer || strcmp((char *) lfirst(lc), application_name) == 0;
+		list_free(list);
+	}
 	pfree(names);
-	return untracked;
+	if (cached_setting)
+		pfree(cached_setting);
+	if (cached_application)
+		pfree(cached_application);
+	cached_setting = MemoryContextStrdup(TopMemoryContext, usage_untracked_applications);
+	cached_application = MemoryContextStrdup(TopMemoryContext, application_name);
+	return cached_answer;
 }
 
 /*
@@ -658,8 +680,41 @@ usage_tracking(PG_FUNCTION_ARGS)
 }
 
 /*
+ * usage_values
+ *		One entry as the columns of usage_counts() and usage_of(): object_id,
+ *		reads, writes, first_seen, last_seen, last_role, last_application_name.
+ */
+static void
+usage_values(const UsageEntry *entry, Datum *values, bool *nulls)
+{
+	char	   *role = GetUserNameFromId(entry->last_role, true);
+
+	values[0] = Int64GetDatum(entry->key.object_id);
+	values[1] = Int64GetDatum(entry->reads);
+	values[2] = Int64GetDatum(entry->writes);
+	values[3] = TimestampTzGetDatum(entry->first_seen);
+	values[4] = TimestampTzGetDatum(entry->last_seen);
+	values[5] = role ? DirectFunctionCall1(namein, CStringGetDatum(role)) : (Datum) 0;
+	nulls[5] = role == NULL;
+	values[6] = CStringGetTextDatum(entry->last_application);
+}
+
+/*
+ * usage_copy
+ *		A consistent copy of one entry (called with the table lock held).
+ */
+static void
+usage_copy(UsageEntry *entry, UsageEntry *copy)
+{
+	SpinLockAcquire(&entry->mutex);
+	memcpy(copy, entry, sizeof(UsageEntry));
+	SpinLockRelease(&entry->mutex);
+}
+
+/*
  * usage_counts()
- *		The counts of this database's guarded objects.
+ *		The counts of this database's guarded objects.  The entries are
+ *		copied under the lock, and named after it is released.
  */
 Datum
 usage_counts(PG_FUNCTION_ARGS)
@@ -667,36 +722,69 @@ usage_counts(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	HASH_SEQ_STATUS status;
 	UsageEntry *entry;
+	UsageEntry *copies;
+	int			n = 0;
 
 	InitMaterializedSRF(fcinfo, 0);
 	if (usage_shared == NULL)
 		return (Datum) 0;
 
 	LWLockAcquire(usage_shared->lock, LW_SHARED);
+	copies = palloc(sizeof(UsageEntry) * Max(hash_get_num_entries(usage_hash), 1));
 	hash_seq_init(&status, usage_hash);
 	while ((entry = hash_seq_search(&status)) != NULL)
 	{
-		UsageEntry	copy;
+		if (entry->key.dbid == MyDatabaseId)
+			usage_copy(entry, &copies[n++]);
+	}
+	LWLockRelease(usage_shared->lock);
+
+	for (int i = 0; i < n; i++)
+	{
 		Datum		values[7];
 		bool		nulls[7] = {false};
 
-		if (entry->key.dbid != MyDatabaseId)
-			continue;
-		SpinLockAcquire(&entry->mutex);
-		memcpy(&copy, entry, sizeof(UsageEntry));
-		SpinLockRelease(&entry->mutex);
-
-		values[0] = Int64GetDatum(copy.key.object_id);
-		values[1] = Int64GetDatum(copy.reads);
-		values[2] = Int64GetDatum(copy.writes);
-		values[3] = TimestampTzGetDatum(copy.first_seen);
-		values[4] = TimestampTzGetDatum(copy.last_seen);
-		values[5] = NameGetDatum(&copy.last_role);
-		values[6] = CStringGetTextDatum(copy.last_application);
+		usage_values(&copies[i], values, nulls);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
-	LWLockRelease(usage_shared->lock);
 	return (Datum) 0;
+}
+
+/*
+ * usage_of(object_id bigint)
+ *		The counts of one guarded object of this database: one probe of the
+ *		shared table, for views that look up a plan's objects one by one.
+ *		NULL when it has not been used (or tracking is off).
+ */
+Datum
+usage_of(PG_FUNCTION_ARGS)
+{
+	TupleDesc	tupdesc;
+	UsageKey	key;
+	UsageEntry *entry;
+	UsageEntry	copy;
+	Datum		values[7];
+	bool		nulls[7] = {false};
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	if (usage_shared == NULL)
+		PG_RETURN_NULL();
+
+	memset(&key, 0, sizeof(key));
+	key.dbid = MyDatabaseId;
+	key.object_id = PG_GETARG_INT64(0);
+	LWLockAcquire(usage_shared->lock, LW_SHARED);
+	entry = hash_search(usage_hash, &key, HASH_FIND, NULL);
+	if (entry != NULL)
+		usage_copy(entry, &copy);
+	LWLockRelease(usage_shared->lock);
+	if (entry == NULL)
+		PG_RETURN_NULL();
+
+	usage_values(&copy, values, nulls);
+	/* the object_id is the argument: the row starts at reads */
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values + 1, nulls + 1)));
 }
 
 /*

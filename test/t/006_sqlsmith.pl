@@ -59,7 +59,8 @@ ALTER ROLE regress_smith SET lock_timeout = '1s';
 GRANT USAGE ON SCHEMA phased_change TO regress_smith;
 GRANT SELECT ON phased_change.progress, phased_change.history, phased_change.guarded_objects,
 	phased_change.blocked_ddl, phased_change.column_usage TO regress_smith;
-GRANT EXECUTE ON FUNCTION phased_change.usage_tracking(), phased_change.usage_counts()
+GRANT EXECUTE ON FUNCTION phased_change.usage_tracking(), phased_change.usage_counts(),
+	phased_change.usage_of(bigint)
 	TO regress_smith;
 GRANT EXECUTE ON FUNCTION
 	phase_plan_create(text, text, interval), phase_retire(text, regclass, name),

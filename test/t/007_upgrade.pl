@@ -1,7 +1,7 @@
-# Upgrades: CREATE EXTENSION phased_change VERSION '1.0' followed by
-# ALTER EXTENSION phased_change UPDATE gives exactly the schema of a fresh
-# install of the current version, and keeps the plans, checks, objects and
-# history of 1.0.
+# Upgrades: CREATE EXTENSION phased_change VERSION '1.0' (or '1.1')
+# followed by ALTER EXTENSION phased_change UPDATE gives exactly the schema
+# of a fresh install of the current version, and keeps the plans, checks,
+# objects and history of the older version.
 #
 # "Exactly" is compared object by object over the extension's members: the
 # definition of every function, view, table (columns, defaults,
@@ -79,12 +79,26 @@ my $default_version = $node->safe_psql('fresh',
 	"SELECT default_version FROM pg_available_extensions WHERE name = 'phased_change'");
 is($fresh_version, $default_version, 'fresh install is the default version');
 isnt($fresh_version, '1.0', 'the default version is newer than 1.0');
+isnt($fresh_version, '1.1', 'the default version is newer than 1.1');
 
-# Version 1.0 with a plan in progress, then updated.
-$node->safe_psql('postgres', 'CREATE DATABASE old');
-$node->safe_psql(
-	'old', q{
-CREATE EXTENSION phased_change VERSION '1.0';
+# Each older version with a plan in progress, then updated: the result is
+# the fresh install, and the plan carries on.
+my $fresh_members = $node->safe_psql('fresh', $members_sql);
+ok(length($fresh_members) > 1000, 'the member listing is not empty');
+my $state_sql = q{
+SELECT p.plan, p.phase, p.status, p.soak, p.checks_total,
+	   (SELECT count(*) FROM phased_change.history h WHERE h.plan = p.plan),
+	   (SELECT string_agg(object || ' ' || role, ', ' ORDER BY object)
+		FROM phased_change.guarded_objects g WHERE g.plan = p.plan)
+FROM phased_change.progress p};
+
+foreach my $version ('1.0', '1.1')
+{
+	my $db = 'from_' . ($version =~ tr/./_/r);
+	$node->safe_psql('postgres', "CREATE DATABASE $db");
+	$node->safe_psql(
+		$db, qq{
+CREATE EXTENSION phased_change VERSION '$version';
 CREATE TABLE user_profile (id int, legacy_categories text[], primary_categories text[]);
 SELECT phase_plan_create('merge-aggregators', 'kept across the update', '0');
 SELECT phase_soak_set('merge-aggregators', 'contract', '3 days');
@@ -93,32 +107,24 @@ SELECT phase_introduce('merge-aggregators', 'user_profile', 'primary_categories'
 SELECT phase_check_add('merge-aggregators', 'migrate', 'backfilled', 'true');
 SELECT phase_advance('merge-aggregators');
 });
-my $state_sql = q{
-SELECT p.plan, p.phase, p.status, p.soak, p.checks_total,
-	   (SELECT count(*) FROM phased_change.history h WHERE h.plan = p.plan),
-	   (SELECT string_agg(object || ' ' || role, ', ' ORDER BY object)
-		FROM phased_change.guarded_objects g WHERE g.plan = p.plan)
-FROM phased_change.progress p};
-my $before = $node->safe_psql('old', $state_sql);
+	my $before = $node->safe_psql($db, $state_sql);
 
-$node->safe_psql('old', 'ALTER EXTENSION phased_change UPDATE');
-is( $node->safe_psql(
-		'old', "SELECT extversion FROM pg_extension WHERE extname = 'phased_change'"),
-	$fresh_version,
-	'ALTER EXTENSION UPDATE reaches the current version');
-
-my $fresh_members = $node->safe_psql('fresh', $members_sql);
-my $updated_members = $node->safe_psql('old', $members_sql);
-ok(length($fresh_members) > 1000, 'the member listing is not empty');
-is($updated_members, $fresh_members,
-	'1.0 updated has exactly the members and definitions of a fresh install');
-
-is($node->safe_psql('old', $state_sql), $before, 'plans, checks, objects and history are kept');
-is($node->safe_psql('old', "SELECT phase_advance('merge-aggregators')"),
-	'contract', 'the plan carries on after the update');
-my ($ret, $out, $err) = $node->psql('old',
-	'ALTER TABLE user_profile DROP COLUMN legacy_categories');
-like($err, qr/cannot drop column "legacy_categories"/, 'the guard holds after the update');
+	$node->safe_psql($db, 'ALTER EXTENSION phased_change UPDATE');
+	is( $node->safe_psql(
+			$db, "SELECT extversion FROM pg_extension WHERE extname = 'phased_change'"),
+		$fresh_version,
+		"$version: ALTER EXTENSION UPDATE reaches the current version");
+	is($node->safe_psql($db, $members_sql), $fresh_members,
+		"$version updated has exactly the members and definitions of a fresh install");
+	is($node->safe_psql($db, $state_sql), $before,
+		"$version: plans, checks, objects and history are kept");
+	is($node->safe_psql($db, "SELECT phase_advance('merge-aggregators')"),
+		'contract', "$version: the plan carries on after the update");
+	my ($ret, $out, $err) = $node->psql($db,
+		'ALTER TABLE user_profile DROP COLUMN legacy_categories');
+	like($err, qr/cannot drop column "legacy_categories"/,
+		"$version: the guard holds after the update");
+}
 
 $node->stop;
 done_testing();

@@ -1,0 +1,686 @@
+/* phased_change--1.2.sql
+ *
+ * Install script: the plan catalog (schema phased_change), the audit views,
+ * and the phase_* functions in the extension's own schema.
+ *
+ * Everything is schema-qualified and operators are written as
+ * OPERATOR(pg_catalog.x) so that nothing created beforehand in the target
+ * schema can capture a name while this script runs.  CREATE SCHEMA (without
+ * IF NOT EXISTS) makes the install fail rather than adopt a schema someone
+ * else made.
+ */
+
+-- complain if script is sourced in psql, rather than via CREATE EXTENSION
+\echo Use "CREATE EXTENSION phased_change" to load this file. \quit
+
+CREATE SCHEMA phased_change;
+COMMENT ON SCHEMA phased_change IS 'catalog and audit views of the phased_change extension';
+REVOKE ALL ON SCHEMA phased_change FROM PUBLIC;
+
+/*
+ * The four phases.  Static reference data created by this script (not dumped).
+ */
+CREATE TABLE phased_change.phase (
+	phase		pg_catalog.int2 PRIMARY KEY,
+	name		pg_catalog.text NOT NULL UNIQUE
+);
+INSERT INTO phased_change.phase VALUES
+	(1, 'expand'), (2, 'migrate'), (3, 'contract'), (4, 'cleanup');
+
+/*
+ * One row per change plan.  owner is the role whose rights checks run with;
+ * it is stored as regrole so that it re-resolves by name after pg_restore.
+ */
+CREATE SEQUENCE phased_change.plan_id_seq;
+CREATE TABLE phased_change.plan (
+	plan_id		pg_catalog.int8 PRIMARY KEY
+				DEFAULT pg_catalog.nextval('phased_change.plan_id_seq'::pg_catalog.regclass),
+	name		pg_catalog.text NOT NULL UNIQUE
+				CHECK (name OPERATOR(pg_catalog.<>) ''),
+	description pg_catalog.text,
+	owner		pg_catalog.regrole NOT NULL,
+	status		pg_catalog.text NOT NULL DEFAULT 'active'
+				CHECK (status OPERATOR(pg_catalog.=) ANY (ARRAY['active', 'completed', 'abandoned'])),
+	phase		pg_catalog.int2 NOT NULL DEFAULT 1 REFERENCES phased_change.phase,
+	soak		pg_catalog.interval NOT NULL
+				CHECK (soak OPERATOR(pg_catalog.>=) '0'::pg_catalog.interval),
+	created_at	pg_catalog.timestamptz NOT NULL,
+	entered_at	pg_catalog.timestamptz NOT NULL,
+	ended_at	pg_catalog.timestamptz
+);
+ALTER SEQUENCE phased_change.plan_id_seq OWNED BY phased_change.plan.plan_id;
+
+/*
+ * Per-phase soak overrides (expand, migrate, contract; cleanup has no soak).
+ */
+CREATE TABLE phased_change.phase_soak (
+	plan_id		pg_catalog.int8 NOT NULL REFERENCES phased_change.plan,
+	phase		pg_catalog.int2 NOT NULL REFERENCES phased_change.phase
+				CHECK (phase OPERATOR(pg_catalog.<) 4),
+	soak		pg_catalog.interval NOT NULL
+				CHECK (soak OPERATOR(pg_catalog.>=) '0'::pg_catalog.interval),
+	PRIMARY KEY (plan_id, phase)
+);
+
+/*
+ * Objects a plan retires (removes in cleanup) or introduces (adds in expand).
+ * rel is a regclass and col a column name, so that both re-resolve by name
+ * after pg_restore, where attribute numbers may differ.  rel becomes NULL
+ * once a retired relation is gone and its plan completes.  The index on
+ * (rel, col) answers "is this table or column guarded, and by which plan"
+ * with one lookup whatever the number of plans.
+ */
+CREATE SEQUENCE phased_change.object_id_seq;
+CREATE TABLE phased_change.object (
+	object_id	pg_catalog.int8 PRIMARY KEY
+				DEFAULT pg_catalog.nextval('phased_change.object_id_seq'::pg_catalog.regclass),
+	plan_id		pg_catalog.int8 NOT NULL REFERENCES phased_change.plan,
+	role		pg_catalog.text NOT NULL
+				CHECK (role OPERATOR(pg_catalog.=) ANY (ARRAY['retired', 'introduced'])),
+	rel			pg_catalog.regclass,
+	col			pg_catalog.name,
+	object_type pg_catalog.text NOT NULL,
+	identity	pg_catalog.text NOT NULL,
+	registered_at pg_catalog.timestamptz NOT NULL
+);
+ALTER SEQUENCE phased_change.object_id_seq OWNED BY phased_change.object.object_id;
+CREATE INDEX object_rel_col_idx ON phased_change.object (rel, col);
+CREATE INDEX object_plan_idx ON phased_change.object (plan_id);
+
+/*
+ * Verification checks: a boolean SQL expression that must hold to leave a
+ * phase.  search_path is the one in force when the check was added; the
+ * check runs with it, as the plan's owner.
+ */
+CREATE SEQUENCE phased_change.check_id_seq;
+CREATE TABLE phased_change.plan_check (
+	check_id	pg_catalog.int8 PRIMARY KEY
+				DEFAULT pg_catalog.nextval('phased_change.check_id_seq'::pg_catalog.regclass),
+	plan_id		pg_catalog.int8 NOT NULL REFERENCES phased_change.plan,
+	phase		pg_catalog.int2 NOT NULL REFERENCES phased_change.phase,
+	name		pg_catalog.text NOT NULL CHECK (name OPERATOR(pg_catalog.<>) ''),
+	predicate	pg_catalog.text NOT NULL,
+	search_path pg_catalog.text NOT NULL,
+	created_at	pg_catalog.timestamptz NOT NULL,
+	UNIQUE (plan_id, phase, name)
+);
+ALTER SEQUENCE phased_change.check_id_seq OWNED BY phased_change.plan_check.check_id;
+
+/*
+ * The append-only event log behind phased_change.history.  checks_ok is set
+ * on the events that record a verification (verified, verify_failed,
+ * advance_refused); the soak clock and the progress view read those.
+ */
+CREATE SEQUENCE phased_change.event_id_seq;
+CREATE TABLE phased_change.event_log (
+	event_id	pg_catalog.int8 PRIMARY KEY
+				DEFAULT pg_catalog.nextval('phased_change.event_id_seq'::pg_catalog.regclass),
+	at			pg_catalog.timestamptz NOT NULL,
+	plan_id		pg_catalog.int8 REFERENCES phased_change.plan,	-- NULL: no plan (unplanned DDL)
+	event		pg_catalog.text NOT NULL,
+	from_phase	pg_catalog.int2 REFERENCES phased_change.phase,
+	to_phase	pg_catalog.int2 REFERENCES phased_change.phase,
+	time_in_phase pg_catalog.interval,
+	checks_ok	pg_catalog.bool,
+	actor		pg_catalog.name NOT NULL,
+	role		pg_catalog.name NOT NULL,
+	application_name pg_catalog.text,
+	client_addr pg_catalog.inet,
+	detail		pg_catalog.jsonb NOT NULL DEFAULT '{}'::pg_catalog.jsonb
+);
+ALTER SEQUENCE phased_change.event_id_seq OWNED BY phased_change.event_log.event_id;
+CREATE INDEX event_log_plan_idx ON phased_change.event_log (plan_id, event_id);
+CREATE INDEX event_log_verification_idx ON phased_change.event_log (plan_id, from_phase, at)
+	WHERE checks_ok IS NOT NULL;
+
+CREATE FUNCTION phased_change.event_log_refuse_change()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	RAISE EXCEPTION 'table "phased_change.event_log" is append-only'
+		USING ERRCODE = 'insufficient_privilege',
+			  DETAIL = 'The change history may only be added to.';
+END
+$$;
+REVOKE ALL ON FUNCTION phased_change.event_log_refuse_change() FROM PUBLIC;
+
+CREATE TRIGGER event_log_append_only
+	BEFORE UPDATE OR DELETE ON phased_change.event_log
+	FOR EACH ROW EXECUTE FUNCTION phased_change.event_log_refuse_change();
+CREATE TRIGGER event_log_no_truncate
+	BEFORE TRUNCATE ON phased_change.event_log
+	FOR EACH STATEMENT EXECUTE FUNCTION phased_change.event_log_refuse_change();
+-- session_replication_role = replica must not switch them off either
+ALTER TABLE phased_change.event_log ENABLE ALWAYS TRIGGER event_log_append_only;
+ALTER TABLE phased_change.event_log ENABLE ALWAYS TRIGGER event_log_no_truncate;
+
+/* pg_dump carries the plans, their objects, checks, soaks and history. */
+SELECT pg_catalog.pg_extension_config_dump('phased_change.plan', '');
+SELECT pg_catalog.pg_extension_config_dump('phased_change.plan_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('phased_change.phase_soak', '');
+SELECT pg_catalog.pg_extension_config_dump('phased_change.object', '');
+SELECT pg_catalog.pg_extension_config_dump('phased_change.object_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('phased_change.plan_check', '');
+SELECT pg_catalog.pg_extension_config_dump('phased_change.check_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('phased_change.event_log', '');
+SELECT pg_catalog.pg_extension_config_dump('phased_change.event_id_seq', '');
+
+REVOKE ALL ON ALL TABLES IN SCHEMA phased_change FROM PUBLIC;
+REVOKE ALL ON ALL SEQUENCES IN SCHEMA phased_change FROM PUBLIC;
+
+/*
+ * guarded_objects: every object a plan retires or introduces, whether it
+ * still exists and whether it may be dropped now.
+ */
+CREATE VIEW phased_change.guarded_objects AS
+SELECT p.name AS plan,
+	   o.object_type,
+	   o.identity AS object,
+	   o.role,
+	   x.present AS exists,
+	   (p.status OPERATOR(pg_catalog.<>) 'active'
+		OR (o.role OPERATOR(pg_catalog.=) 'retired' AND p.phase OPERATOR(pg_catalog.=) 4)
+		OR (o.role OPERATOR(pg_catalog.=) 'introduced' AND p.phase OPERATOR(pg_catalog.=) 1))
+	   AS may_drop,
+	   p.status AS plan_status,
+	   ph.name AS plan_phase,
+	   o.registered_at,
+	   o.rel,
+	   o.col,
+	   o.object_id,
+	   o.plan_id
+FROM phased_change.object o
+JOIN phased_change.plan p ON p.plan_id OPERATOR(pg_catalog.=) o.plan_id
+JOIN phased_change.phase ph ON ph.phase OPERATOR(pg_catalog.=) p.phase
+CROSS JOIN LATERAL (
+	SELECT CASE
+		WHEN o.col IS NULL THEN EXISTS (
+			SELECT FROM pg_catalog.pg_class c
+			WHERE c.oid OPERATOR(pg_catalog.=) o.rel::pg_catalog.oid)
+		ELSE EXISTS (
+			SELECT FROM pg_catalog.pg_attribute a
+			WHERE a.attrelid OPERATOR(pg_catalog.=) o.rel::pg_catalog.oid
+			  AND a.attname OPERATOR(pg_catalog.=) o.col
+			  AND NOT a.attisdropped)
+	END AS present
+) x;
+
+/*
+ * history: who moved which plan when, how long it had been in the phase it
+ * left, and which checks held (detail->'checks').
+ */
+CREATE VIEW phased_change.history AS
+SELECT e.event_id,
+	   e.at,
+	   p.name AS plan,
+	   e.event,
+	   f.name AS from_phase,
+	   t.name AS to_phase,
+	   e.time_in_phase,
+	   e.checks_ok,
+	   e.actor,
+	   e.role,
+	   e.application_name,
+	   e.client_addr,
+	   e.detail
+FROM phased_change.event_log e
+LEFT JOIN phased_change.plan p ON p.plan_id OPERATOR(pg_catalog.=) e.plan_id
+LEFT JOIN phased_change.phase f ON f.phase OPERATOR(pg_catalog.=) e.from_phase
+LEFT JOIN phased_change.phase t ON t.phase OPERATOR(pg_catalog.=) e.to_phase;
+
+/*
+ * Usage tracking (when preloaded): the state of the tracker, and the counts
+ * of this database's guarded objects.  Without preloading, usage_tracking()
+ * says so and usage_counts() is empty.
+ */
+CREATE FUNCTION phased_change.usage_tracking(
+	OUT preloaded pg_catalog.bool,
+	OUT tracking_since pg_catalog.timestamptz,
+	OUT tracked pg_catalog.int8,
+	OUT capacity pg_catalog.int4,
+	OUT uncounted pg_catalog.int8,
+	OUT require_evidence pg_catalog.bool)
+RETURNS record
+LANGUAGE C VOLATILE
+AS 'MODULE_PATHNAME', 'usage_tracking';
+
+CREATE FUNCTION phased_change.usage_counts(
+	OUT object_id pg_catalog.int8,
+	OUT reads pg_catalog.int8,
+	OUT writes pg_catalog.int8,
+	OUT first_seen pg_catalog.timestamptz,
+	OUT last_seen pg_catalog.timestamptz,
+	OUT last_role pg_catalog.name,
+	OUT last_application_name pg_catalog.text)
+RETURNS SETOF record
+LANGUAGE C VOLATILE
+AS 'MODULE_PATHNAME', 'usage_counts';
+
+CREATE FUNCTION phased_change.usage_of(
+	object_id pg_catalog.int8,
+	OUT reads pg_catalog.int8,
+	OUT writes pg_catalog.int8,
+	OUT first_seen pg_catalog.timestamptz,
+	OUT last_seen pg_catalog.timestamptz,
+	OUT last_role pg_catalog.name,
+	OUT last_application_name pg_catalog.text)
+RETURNS record
+LANGUAGE C STRICT VOLATILE
+AS 'MODULE_PATHNAME', 'usage_of';
+
+REVOKE ALL ON FUNCTION phased_change.usage_tracking(), phased_change.usage_counts(),
+	phased_change.usage_of(pg_catalog.int8) FROM PUBLIC;
+
+/*
+ * column_usage: one row per object guarded by an active plan, with its
+ * reads and writes since tracking began.
+ */
+CREATE VIEW phased_change.column_usage AS
+SELECT g.plan,
+	   g.role,
+	   g.object_type,
+	   (SELECT pg_catalog.format('%I.%I', n.nspname, c.relname)
+		FROM pg_catalog.pg_class c
+		JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+		WHERE c.oid OPERATOR(pg_catalog.=) g.rel::pg_catalog.oid) AS "table",
+	   g.col AS "column",
+	   COALESCE(u.reads, CASE WHEN t.preloaded THEN 0 END) AS reads,
+	   COALESCE(u.writes, CASE WHEN t.preloaded THEN 0 END) AS writes,
+	   u.first_seen,
+	   u.last_seen,
+	   u.last_role,
+	   u.last_application_name,
+	   t.tracking_since,
+	   (t.preloaded AND t.uncounted OPERATOR(pg_catalog.=) 0) AS tracking_complete
+FROM phased_change.guarded_objects g
+CROSS JOIN phased_change.usage_tracking() t
+LEFT JOIN phased_change.usage_counts() u ON u.object_id OPERATOR(pg_catalog.=) g.object_id
+WHERE g.plan_status OPERATOR(pg_catalog.=) 'active';
+
+/*
+ * progress: one row per plan.  Reading it never runs a check: the check
+ * columns come from the latest verification recorded since the phase was
+ * entered, and the soak from the clock.  In contract the soak also counts
+ * from the last use of a retired object and, when the evidence must be
+ * complete, from the start of usage tracking.  phase_advance reads its
+ * blockers from here after recording a fresh verification, so the view and
+ * the function can never disagree about what stands in the way.
+ */
+CREATE VIEW phased_change.progress AS
+SELECT p.name AS plan,
+	   p.description,
+	   p.status,
+	   ph.name AS phase,
+	   p.phase AS phase_number,
+	   p.entered_at,
+	   k.soak,
+	   s.soak_remaining,
+	   c.checks_passed,
+	   c.checks_total,
+	   v.at AS last_verified_at,
+	   (p.status OPERATOR(pg_catalog.=) 'active'
+		AND pg_catalog.cardinality(b.blockers) OPERATOR(pg_catalog.=) 0) AS ready,
+	   b.blockers,
+	   n.next_step,
+	   w.warnings,
+	   CASE WHEN t.preloaded AND p.status OPERATOR(pg_catalog.=) 'active' AND r.has_retired
+			THEN r.usage END AS retired_usage,
+	   p.owner,
+	   p.created_at
+FROM phased_change.plan p
+JOIN phased_change.phase ph ON ph.phase OPERATOR(pg_catalog.=) p.phase
+CROSS JOIN phased_change.usage_tracking() t
+/* the use of the plan's retired objects, one probe of the tracker each */
+CROSS JOIN LATERAL (
+	SELECT pg_catalog.count(*) OPERATOR(pg_catalog.>) 0 AS has_retired,
+		   pg_catalog.max(u.last_seen) AS last_use,
+		   pg_catalog.array_agg(CASE
+				WHEN u.last_seen IS NULL THEN
+					pg_catalog.format('Retired %s "%s" has not been used since usage tracking began.',
+									  o.object_type, o.identity)
+				ELSE
+					pg_catalog.format('Retired %s "%s" was last used at %s by role "%s"%s: %s reads, %s writes.',
+									  o.object_type, o.identity, u.last_seen, u.last_role,
+									  CASE WHEN u.last_application_name OPERATOR(pg_catalog.<>) ''
+										   THEN pg_catalog.format(' (application "%s")', u.last_application_name)
+										   ELSE '' END,
+									  u.reads, u.writes)
+				END ORDER BY o.identity) AS usage
+	FROM phased_change.object o
+	LEFT JOIN LATERAL phased_change.usage_of(o.object_id) u ON true
+	WHERE o.plan_id OPERATOR(pg_catalog.=) p.plan_id
+	  AND o.role OPERATOR(pg_catalog.=) 'retired'
+) r
+/* the latest verification recorded in this stay in the phase */
+LEFT JOIN LATERAL (
+	SELECT e.at, e.detail
+	FROM phased_change.event_log e
+	WHERE e.plan_id OPERATOR(pg_catalog.=) p.plan_id
+	  AND e.from_phase OPERATOR(pg_catalog.=) p.phase
+	  AND e.at OPERATOR(pg_catalog.>=) p.entered_at
+	  AND e.checks_ok IS NOT NULL
+	ORDER BY e.at DESC, e.event_id DESC
+	LIMIT 1
+) v ON true
+/* what the soak counts from */
+CROSS JOIN LATERAL (
+	SELECT CASE WHEN p.phase OPERATOR(pg_catalog.=) 4 THEN '0'::pg_catalog.interval
+			   ELSE COALESCE((SELECT ps.soak FROM phased_change.phase_soak ps
+							  WHERE ps.plan_id OPERATOR(pg_catalog.=) p.plan_id
+								AND ps.phase OPERATOR(pg_catalog.=) p.phase),
+							 p.soak)
+		   END AS soak,
+		   (SELECT pg_catalog.max(e.at)
+			FROM phased_change.event_log e
+			WHERE e.plan_id OPERATOR(pg_catalog.=) p.plan_id
+			  AND e.from_phase OPERATOR(pg_catalog.=) p.phase
+			  AND e.at OPERATOR(pg_catalog.>=) p.entered_at
+			  AND e.checks_ok IS NOT NULL
+			  AND NOT e.checks_ok) AS last_failed,
+		   CASE WHEN p.phase OPERATOR(pg_catalog.=) 3 THEN r.last_use END AS last_use,
+		   CASE WHEN p.phase OPERATOR(pg_catalog.=) 3 AND t.preloaded AND r.has_retired
+				THEN t.tracking_since END AS tracked_from,
+		   (p.phase OPERATOR(pg_catalog.=) 3 AND r.has_retired) AS needs_evidence
+) k
+CROSS JOIN LATERAL (
+	SELECT GREATEST(p.entered_at, k.last_failed, k.last_use) AS evidence_from,
+		   GREATEST(p.entered_at, k.last_failed, k.last_use,
+					CASE WHEN t.require_evidence THEN k.tracked_from END) AS since
+) f
+CROSS JOIN LATERAL (
+	SELECT CASE WHEN p.status OPERATOR(pg_catalog.=) 'active' THEN
+			   GREATEST(k.soak OPERATOR(pg_catalog.-)
+						(pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) f.since),
+						'0'::pg_catalog.interval)
+		   END AS soak_remaining,
+		   GREATEST(pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) f.since,
+					'0'::pg_catalog.interval) AS soaked,
+		   CASE WHEN f.since OPERATOR(pg_catalog.=) p.entered_at THEN ''
+				WHEN f.since OPERATOR(pg_catalog.=) k.last_failed
+					THEN ', counted from the last failed verification'
+				WHEN f.since OPERATOR(pg_catalog.=) k.last_use
+					THEN ', counted from the last use of a retired object'
+				ELSE pg_catalog.format(', counted from the start of usage tracking at %s, because the server restarted without saved usage statistics',
+									   k.tracked_from)
+		   END AS counted_from
+) s
+/* the checks of the current phase against the latest verification */
+CROSS JOIN LATERAL (
+	SELECT pg_catalog.count(*) AS checks_total,
+		   pg_catalog.count(*) FILTER (WHERE r.ok) AS checks_passed,
+		   COALESCE(pg_catalog.array_agg(
+				pg_catalog.format('Check "%s" did not hold at the last verification: %s.',
+								  ck.name, r.error)
+				ORDER BY ck.name) FILTER (WHERE NOT r.ok), '{}') AS failed,
+		   COALESCE(pg_catalog.array_agg(
+				pg_catalog.format('Check "%s" has not been verified since the plan entered phase "%s".',
+								  ck.name, ph.name)
+				ORDER BY ck.name) FILTER (WHERE r.ok IS NULL), '{}') AS unverified,
+		   pg_catalog.min(ck.name) FILTER (WHERE NOT r.ok) AS first_failed
+	FROM phased_change.plan_check ck
+	LEFT JOIN pg_catalog.jsonb_to_recordset(v.detail OPERATOR(pg_catalog.->) 'checks')
+		AS r(name pg_catalog.text, ok pg_catalog.bool, error pg_catalog.text)
+		ON r.name OPERATOR(pg_catalog.=) ck.name
+	WHERE ck.plan_id OPERATOR(pg_catalog.=) p.plan_id
+	  AND ck.phase OPERATOR(pg_catalog.=) p.phase
+) c
+/* introduced objects that have gone missing, retired ones still standing */
+CROSS JOIN LATERAL (
+	SELECT COALESCE(pg_catalog.array_agg(
+				pg_catalog.format('Introduced %s "%s" no longer exists.', g.object_type, g.object)
+				ORDER BY g.object) FILTER (WHERE g.role OPERATOR(pg_catalog.=) 'introduced'
+										   AND NOT g.exists), '{}') AS missing,
+		   COALESCE(pg_catalog.array_agg(
+				pg_catalog.format('Retired %s "%s" has not been dropped yet.', g.object_type, g.object)
+				ORDER BY g.object) FILTER (WHERE g.role OPERATOR(pg_catalog.=) 'retired'
+										   AND g.exists), '{}') AS standing,
+		   pg_catalog.string_agg(
+				CASE WHEN g.col IS NULL
+					 THEN pg_catalog.format('DROP %s %s;', pg_catalog.upper(g.object_type), g.object)
+					 ELSE pg_catalog.format('ALTER TABLE %s DROP COLUMN %s;',
+											g.rel, pg_catalog.quote_ident(g.col))
+				END, ' ' ORDER BY g.object) FILTER (WHERE g.role OPERATOR(pg_catalog.=) 'retired'
+													AND g.exists) AS drops
+	FROM phased_change.guarded_objects g
+	WHERE g.plan_id OPERATOR(pg_catalog.=) p.plan_id
+) o
+/* what is known about the evidence of non-use, as sentences */
+CROSS JOIN LATERAL (
+	SELECT CASE
+		WHEN p.status OPERATOR(pg_catalog.<>) 'active' OR NOT r.has_retired
+			 OR p.phase OPERATOR(pg_catalog.=) 4 THEN NULL
+		WHEN NOT t.preloaded THEN
+			'Usage tracking is off because phased_change is not in shared_preload_libraries: nothing proves that the retired objects are unused.'
+		WHEN k.needs_evidence AND t.uncounted OPERATOR(pg_catalog.>) 0 THEN
+			pg_catalog.format('Usage tracking is full (phased_change.max_tracked_columns): %s uses went uncounted.',
+							  t.uncounted)
+		WHEN k.needs_evidence AND k.tracked_from OPERATOR(pg_catalog.>) f.evidence_from THEN
+			pg_catalog.format('Usage tracking has covered the retired objects only since %s, because the server restarted without saved usage statistics.',
+							  k.tracked_from)
+	END AS evidence
+) x
+/* every unmet condition, as sentences */
+CROSS JOIN LATERAL (
+	SELECT CASE WHEN p.status OPERATOR(pg_catalog.<>) 'active' THEN '{}'::pg_catalog.text[]
+		   ELSE o.missing OPERATOR(pg_catalog.||) c.failed OPERATOR(pg_catalog.||) c.unverified
+				OPERATOR(pg_catalog.||)
+				CASE WHEN p.phase OPERATOR(pg_catalog.=) 4 THEN o.standing ELSE '{}' END
+				OPERATOR(pg_catalog.||)
+				CASE WHEN t.require_evidence AND t.uncounted OPERATOR(pg_catalog.>) 0
+						  AND k.needs_evidence THEN ARRAY[x.evidence]
+					 ELSE '{}' END
+				OPERATOR(pg_catalog.||)
+				CASE WHEN s.soak_remaining OPERATOR(pg_catalog.>) '0'::pg_catalog.interval THEN
+					ARRAY[pg_catalog.format('Phase "%s" has soaked for %s of its %s soak%s.',
+						ph.name,
+						pg_catalog.date_trunc('second', s.soaked),
+						k.soak,
+						s.counted_from)]
+				ELSE '{}' END
+		   END AS blockers
+) b
+/* what is worth knowing but blocks nothing */
+CROSS JOIN LATERAL (
+	SELECT CASE WHEN x.evidence IS NULL
+					 OR (t.require_evidence AND t.preloaded) THEN '{}'::pg_catalog.text[]
+				ELSE ARRAY[x.evidence] END AS warnings
+) w
+/* what to do next */
+CROSS JOIN LATERAL (
+	SELECT CASE
+		WHEN p.status OPERATOR(pg_catalog.=) 'completed' THEN 'Nothing: the plan is completed.'
+		WHEN p.status OPERATOR(pg_catalog.=) 'abandoned' THEN 'Nothing: the plan was abandoned.'
+		WHEN pg_catalog.cardinality(o.missing) OPERATOR(pg_catalog.>) 0 THEN
+			'Re-create the missing introduced objects before advancing.'
+		WHEN c.first_failed IS NOT NULL THEN
+			pg_catalog.format('Make check "%s" hold, then run SELECT phase_verify(%L).', c.first_failed, p.name)
+		WHEN pg_catalog.cardinality(c.unverified) OPERATOR(pg_catalog.>) 0 THEN
+			pg_catalog.format('Run SELECT phase_verify(%L).', p.name)
+		WHEN p.phase OPERATOR(pg_catalog.=) 4 AND o.drops IS NOT NULL THEN
+			pg_catalog.format('Run %s then SELECT phase_advance(%L).', o.drops, p.name)
+		WHEN t.require_evidence AND t.uncounted OPERATOR(pg_catalog.>) 0 AND k.needs_evidence THEN
+			'Raise phased_change.max_tracked_columns and restart the server, or set phased_change.require_usage_evidence to off.'
+		WHEN s.soak_remaining OPERATOR(pg_catalog.>) '0'::pg_catalog.interval THEN
+			pg_catalog.format('Wait %s for the soak, then run SELECT phase_advance(%L).',
+				pg_catalog.date_trunc('second', s.soak_remaining
+					OPERATOR(pg_catalog.+) '0.999999 second'::pg_catalog.interval), p.name)
+		ELSE pg_catalog.format('Run SELECT phase_advance(%L).', p.name)
+	END AS next_step
+) n;
+
+/*
+ * blocked_ddl: every statement the guard refused, with who sent it.
+ */
+CREATE VIEW phased_change.blocked_ddl AS
+SELECT h.at,
+	   h.plan,
+	   h.detail OPERATOR(pg_catalog.->>) 'object' AS object,
+	   h.detail OPERATOR(pg_catalog.->>) 'statement' AS statement,
+	   h.actor,
+	   h.role,
+	   h.application_name,
+	   h.client_addr
+FROM phased_change.history h
+WHERE h.event OPERATOR(pg_catalog.=) 'ddl_blocked';
+
+/*
+ * The guard.  Every change to the plan catalog invalidates the guard cache
+ * of every backend; two C event triggers, enabled ALWAYS so that
+ * session_replication_role = replica does not switch them off, refuse
+ * destructive DDL on guarded objects.
+ */
+CREATE FUNCTION phased_change.guard_catalog_changed()
+RETURNS trigger
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'guard_catalog_changed';
+
+CREATE TRIGGER plan_guard_invalidate
+	AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON phased_change.plan
+	FOR EACH STATEMENT EXECUTE FUNCTION phased_change.guard_catalog_changed();
+CREATE TRIGGER object_guard_invalidate
+	AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON phased_change.object
+	FOR EACH STATEMENT EXECUTE FUNCTION phased_change.guard_catalog_changed();
+ALTER TABLE phased_change.plan ENABLE ALWAYS TRIGGER plan_guard_invalidate;
+ALTER TABLE phased_change.object ENABLE ALWAYS TRIGGER object_guard_invalidate;
+
+CREATE FUNCTION phased_change.guard_ddl_command_start()
+RETURNS event_trigger
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'guard_ddl_command_start';
+
+CREATE FUNCTION phased_change.guard_sql_drop()
+RETURNS event_trigger
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'guard_sql_drop';
+
+CREATE EVENT TRIGGER phased_change_guard
+	ON ddl_command_start
+	WHEN TAG IN ('ALTER TABLE', 'ALTER VIEW', 'ALTER MATERIALIZED VIEW', 'ALTER FOREIGN TABLE',
+				 'ALTER INDEX', 'ALTER SEQUENCE', 'ALTER TYPE', 'ALTER SCHEMA',
+				 'DROP TABLE', 'DROP VIEW', 'DROP MATERIALIZED VIEW', 'DROP FOREIGN TABLE',
+				 'DROP SCHEMA', 'DROP EXTENSION', 'DROP OWNED')
+	EXECUTE FUNCTION phased_change.guard_ddl_command_start();
+ALTER EVENT TRIGGER phased_change_guard ENABLE ALWAYS;
+
+CREATE EVENT TRIGGER phased_change_guard_drop
+	ON sql_drop
+	EXECUTE FUNCTION phased_change.guard_sql_drop();
+ALTER EVENT TRIGGER phased_change_guard_drop ENABLE ALWAYS;
+
+REVOKE ALL ON FUNCTION
+	phased_change.guard_catalog_changed(),
+	phased_change.guard_ddl_command_start(),
+	phased_change.guard_sql_drop()
+FROM PUBLIC;
+
+/*
+ * The SQL interface.  The functions are not SECURITY DEFINER: they need the
+ * caller's identity (plan owner, history role), and switch to the extension
+ * owner themselves, with search_path pinned, only for catalog access.
+ */
+CREATE FUNCTION @extschema@.phase_plan_create(plan pg_catalog.text,
+											  description pg_catalog.text DEFAULT NULL,
+											  soak pg_catalog.interval DEFAULT '48 hours')
+RETURNS void
+LANGUAGE C CALLED ON NULL INPUT VOLATILE
+AS 'MODULE_PATHNAME', 'phase_plan_create';
+
+CREATE FUNCTION @extschema@.phase_retire(plan pg_catalog.text, rel pg_catalog.regclass,
+										 col pg_catalog.name DEFAULT NULL)
+RETURNS void
+LANGUAGE C CALLED ON NULL INPUT VOLATILE
+AS 'MODULE_PATHNAME', 'phase_retire';
+
+CREATE FUNCTION @extschema@.phase_introduce(plan pg_catalog.text, rel pg_catalog.regclass,
+											col pg_catalog.name DEFAULT NULL)
+RETURNS void
+LANGUAGE C CALLED ON NULL INPUT VOLATILE
+AS 'MODULE_PATHNAME', 'phase_introduce';
+
+CREATE FUNCTION @extschema@.phase_check_add(plan pg_catalog.text, phase pg_catalog.text,
+											check_name pg_catalog.text,
+											predicate pg_catalog.text)
+RETURNS void
+LANGUAGE C CALLED ON NULL INPUT VOLATILE
+AS 'MODULE_PATHNAME', 'phase_check_add';
+
+CREATE FUNCTION @extschema@.phase_soak_set(plan pg_catalog.text, phase pg_catalog.text,
+										   soak pg_catalog.interval)
+RETURNS void
+LANGUAGE C CALLED ON NULL INPUT VOLATILE
+AS 'MODULE_PATHNAME', 'phase_soak_set';
+
+CREATE FUNCTION @extschema@.phase_advance(plan pg_catalog.text)
+RETURNS pg_catalog.text
+LANGUAGE C CALLED ON NULL INPUT VOLATILE
+AS 'MODULE_PATHNAME', 'phase_advance';
+
+CREATE FUNCTION @extschema@.phase_rollback(plan pg_catalog.text,
+										   reason pg_catalog.text DEFAULT NULL)
+RETURNS pg_catalog.text
+LANGUAGE C CALLED ON NULL INPUT VOLATILE
+AS 'MODULE_PATHNAME', 'phase_rollback';
+
+CREATE FUNCTION @extschema@.phase_verify(plan pg_catalog.text)
+RETURNS pg_catalog.bool
+LANGUAGE C CALLED ON NULL INPUT VOLATILE
+AS 'MODULE_PATHNAME', 'phase_verify';
+
+CREATE FUNCTION @extschema@.phase_abandon(plan pg_catalog.text, reason pg_catalog.text)
+RETURNS void
+LANGUAGE C CALLED ON NULL INPUT VOLATILE
+AS 'MODULE_PATHNAME', 'phase_abandon';
+
+REVOKE ALL ON FUNCTION
+	@extschema@.phase_plan_create(pg_catalog.text, pg_catalog.text, pg_catalog.interval),
+	@extschema@.phase_retire(pg_catalog.text, pg_catalog.regclass, pg_catalog.name),
+	@extschema@.phase_introduce(pg_catalog.text, pg_catalog.regclass, pg_catalog.name),
+	@extschema@.phase_check_add(pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.text),
+	@extschema@.phase_soak_set(pg_catalog.text, pg_catalog.text, pg_catalog.interval),
+	@extschema@.phase_advance(pg_catalog.text),
+	@extschema@.phase_rollback(pg_catalog.text, pg_catalog.text),
+	@extschema@.phase_verify(pg_catalog.text),
+	@extschema@.phase_abandon(pg_catalog.text, pg_catalog.text)
+FROM PUBLIC;
+
+/*
+ * Version 1.1: every function, view and catalog table describes itself, so
+ * that \df+ and \dv+ tell an auditor what each object is for.
+ */
+COMMENT ON FUNCTION @extschema@.phase_plan_create(pg_catalog.text, pg_catalog.text, pg_catalog.interval)
+	IS 'Create a change plan in phase expand, owned by the current role';
+COMMENT ON FUNCTION @extschema@.phase_retire(pg_catalog.text, pg_catalog.regclass, pg_catalog.name)
+	IS 'Register the column or relation that the plan removes in cleanup';
+COMMENT ON FUNCTION @extschema@.phase_introduce(pg_catalog.text, pg_catalog.regclass, pg_catalog.name)
+	IS 'Register the column or relation that the plan adds in expand';
+COMMENT ON FUNCTION @extschema@.phase_check_add(pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.text)
+	IS 'Add a boolean SQL check that must hold to leave a phase';
+COMMENT ON FUNCTION @extschema@.phase_soak_set(pg_catalog.text, pg_catalog.text, pg_catalog.interval)
+	IS 'Set the soak of one phase, overriding the plan''s';
+COMMENT ON FUNCTION @extschema@.phase_advance(pg_catalog.text)
+	IS 'Move the plan to its next phase once its checks hold and its soak has passed';
+COMMENT ON FUNCTION @extschema@.phase_rollback(pg_catalog.text, pg_catalog.text)
+	IS 'Move the plan one phase back';
+COMMENT ON FUNCTION @extschema@.phase_verify(pg_catalog.text)
+	IS 'Run the current phase''s checks and record the outcome';
+COMMENT ON FUNCTION @extschema@.phase_abandon(pg_catalog.text, pg_catalog.text)
+	IS 'End the plan; its objects are no longer guarded';
+COMMENT ON FUNCTION phased_change.usage_tracking()
+	IS 'State of column usage tracking (shared_preload_libraries only)';
+COMMENT ON FUNCTION phased_change.usage_counts()
+	IS 'Reads and writes of this database''s guarded objects';
+COMMENT ON FUNCTION phased_change.usage_of(pg_catalog.int8)
+	IS 'Reads and writes of one guarded object';
+COMMENT ON VIEW phased_change.progress IS 'Where every change plan stands, what blocks it, and what to do next';
+COMMENT ON VIEW phased_change.history IS 'Append-only audit trail of every change plan';
+COMMENT ON VIEW phased_change.guarded_objects IS 'Objects retired or introduced by change plans, and whether they may be dropped now';
+COMMENT ON VIEW phased_change.blocked_ddl IS 'Every statement the DDL guard refused, and who sent it';
+COMMENT ON VIEW phased_change.column_usage IS 'Reads and writes of guarded objects since usage tracking began';
+COMMENT ON TABLE phased_change.plan IS 'Change plans (changed only through the phase_* functions)';
+COMMENT ON TABLE phased_change.object IS 'Objects retired or introduced by change plans, kept by name';
+COMMENT ON TABLE phased_change.plan_check IS 'Verification checks of change plans';
+COMMENT ON TABLE phased_change.phase_soak IS 'Per-phase soak overrides of change plans';
+COMMENT ON TABLE phased_change.event_log IS 'Append-only event log behind phased_change.history';
+COMMENT ON TABLE phased_change.phase IS 'The four phases';
