@@ -65,7 +65,7 @@ if [ "${1:-}" != "--inner" ]; then
 	WORK=$(mktemp -d /tmp/phased_change_bench.XXXXXX)
 	cp "$HERE/run.sh" "$WORK/run.sh"
 	for v in $BENCH_VARS; do printf '%s=%q\n' "$v" "${!v}"; done > "$WORK/env.sh"
-	[ -n "${BENCH_REV:-}" ] || BENCH_REV="$(git -C "$ROOT" log -1 --format='%h %cI' 2>/dev/null || echo unknown)$(git -C "$ROOT" status --porcelain -- src '*.sql' '*.control' 2>/dev/null | grep -q . && echo ' + uncommitted changes in src/sql')"
+	[ -n "${BENCH_REV:-}" ] || BENCH_REV="$(git -C "$ROOT" log -1 --format='%h %cI' 2>/dev/null || echo unknown)$(git -C "$ROOT" status --porcelain -- src '*.sql' '*.control' 2>/dev/null | grep -q . && echo ' + uncommitted changes in src/sql' || true)"
 	printf 'BENCH_REV=%q\n' "$BENCH_REV" >> "$WORK/env.sh"
 	[ "$(id -u)" = 0 ] && chown -R "$RUNAS": "$WORK"
 	cleanup_outer() {
