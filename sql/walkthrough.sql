@@ -1,7 +1,7 @@
 --
 -- walkthrough.sql: the story of one ticket, four deployments.  `make demo`
--- runs this file narrated; as a regression test it proves the whole path
--- from expand to a completed plan.
+-- runs this file narrated (psql -v demo=1); as a regression test it proves
+-- the whole path from expand to a completed plan, with times masked.
 --
 \pset footer off
 \echo
@@ -34,7 +34,11 @@ SELECT phase_check_add('merge-aggregators', 'migrate', 'backfilled',
 				 WHERE NOT primary_categories @> legacy_categories)$$);
 \echo
 \echo '    Advancing at once is refused: expand has not soaked yet.'
+\if :{?demo}
 SELECT phase_advance('merge-aggregators');
+\else
+SELECT try($$SELECT phase_advance('merge-aggregators')$$);
+\endif
 \echo
 \echo '    Two seconds later it may go on.'
 SELECT pg_sleep(2.1);
@@ -44,8 +48,14 @@ SELECT phase_advance('merge-aggregators');
 \echo '--- Phase 2, migrate: backfill.  Before the backfill the check fails'
 \echo '    (phase_verify is what a pg_cron job would run):'
 SELECT phase_verify('merge-aggregators');
+\if :{?demo}
 SELECT phase, checks_passed, checks_total, ready, blockers
 FROM phased_change.progress WHERE plan = 'merge-aggregators';
+\else
+SELECT phase, checks_passed, checks_total, ready,
+	   regexp_replace(blockers::text, 'soaked for [^"]* of its', 'soaked for ... of its') AS blockers
+FROM phased_change.progress WHERE plan = 'merge-aggregators';
+\endif
 \echo
 \echo '    The backfill, the second deployment:'
 UPDATE user_profile
@@ -81,6 +91,7 @@ SELECT phase_advance('merge-aggregators');
 \echo
 \echo '--- The audit trail: who moved the plan, when, how long each phase lasted,'
 \echo '    and which checks held.'
+\if :{?demo}
 SELECT event, from_phase, to_phase,
 	   date_trunc('second', time_in_phase) AS time_in_phase,
 	   actor = session_user AS by_me,
@@ -90,6 +101,17 @@ SELECT event, from_phase, to_phase,
 FROM phased_change.history
 WHERE plan = 'merge-aggregators'
 ORDER BY event_id;
+\else
+SELECT event, from_phase, to_phase,
+	   time_in_phase >= '2 seconds' AS soaked_2s,
+	   actor = session_user AS by_me,
+	   (SELECT string_agg(c ->> 'name' || CASE WHEN (c ->> 'ok')::boolean
+											THEN ' held' ELSE ' failed' END, ', ')
+		FROM jsonb_array_elements(detail -> 'checks') c) AS checks
+FROM phased_change.history
+WHERE plan = 'merge-aggregators'
+ORDER BY event_id;
+\endif
 SELECT plan, status, phase, ready, next_step FROM phased_change.progress
 WHERE plan = 'merge-aggregators';
 SELECT plan, object, role, exists, may_drop FROM phased_change.guarded_objects
