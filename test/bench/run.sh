@@ -665,11 +665,11 @@ tps_figure() {
 	fi
 	figure "$1" "$2" "$3" "$ratio" ">=" "$6" "$7" "$gating" "$note"
 }
-tps_figure "select-only TPS, preloaded + extension, 0 plans" "$S_PC0" "$S_NONE" select-only pc0 0.98 0.96 yes
-tps_figure "select-only TPS, 1,000 plans on other tables" "$S_PC1K" "$S_NONE" select-only pc1k 0.98 0.96 yes
-tps_figure "tpcb-like TPS, preloaded + extension, 0 plans" "$T_PC0" "$T_NONE" tpcb-like pc0 0.98 0.96 yes
-tps_figure "tpcb-like TPS, 1,000 plans on other tables" "$T_PC1K" "$T_NONE" tpcb-like pc1k 0.98 0.96 yes
-tps_figure "guarded-table select TPS (retired column read)" "$G_PCG" "$G_NONE" guarded pcg 0.95 0.90 yes
+tps_figure "select-only TPS, preloaded + extension, 0 plans" "$S_PC0" "$S_NONE" select-only pc0 0.98 0.96 no
+tps_figure "select-only TPS, 1,000 plans on other tables" "$S_PC1K" "$S_NONE" select-only pc1k 0.98 0.96 no
+tps_figure "tpcb-like TPS, preloaded + extension, 0 plans" "$T_PC0" "$T_NONE" tpcb-like pc0 0.98 0.96 no
+tps_figure "tpcb-like TPS, 1,000 plans on other tables" "$T_PC1K" "$T_NONE" tpcb-like pc1k 0.98 0.96 no
+tps_figure "guarded-table select TPS (retired column read)" "$G_PCG" "$G_NONE" guarded pcg 0.95 0.90 no
 tps_figure "same script, column not retired (library cost only)" "$G_PC0" "$G_NONE" guarded pc0 0.98 0.96 no
 figure "DDL wall time, 10,000 plans / 20,000 columns (s)" "$D_PC" "$D_NONE" "$D_RATIO" "<=" 1.05 1.10 no \
 	"wall-clock, noisy: the callgrind line gates"
@@ -691,9 +691,9 @@ if [ "$BENCH_CALLGRIND" = 1 ]; then
 		"$(calc "(${CG[s100k]} - $N) / (${CG[s10]} - $N)")" "<=" 1.10 1.20 yes
 	report "event-trigger mode (not preloaded), 20,000 columns" \
 		"added $((CG[evt] - N)) instr./statement (with ${CG[evt]}, without $N)"
-	figure "prepared select instr./query, 0 plans (callgrind)" "${CG[q_pc0]}" "${CG[q_none]}" "$(calc "${CG[q_none]} / ${CG[q_pc0]}")" ">=" 0.98 0.96 no "ratio = without/with"
-	figure "prepared select instr./query, 1,000 plans (callgrind)" "${CG[q_pc1k]}" "${CG[q_none]}" "$(calc "${CG[q_none]} / ${CG[q_pc1k]}")" ">=" 0.98 0.96 no "ratio = without/with"
-	figure "guarded select instr./query, retired column (callgrind)" "${CG[qg_pcg]}" "${CG[qg_none]}" "$(calc "${CG[qg_none]} / ${CG[qg_pcg]}")" ">=" 0.95 0.90 no "ratio = without/with"
+	figure "prepared select instr./query, 0 plans (callgrind)" "${CG[q_pc0]}" "${CG[q_none]}" "$(calc "${CG[q_none]} / ${CG[q_pc0]}")" ">=" 0.98 0.96 yes "ratio = without/with"
+	figure "prepared select instr./query, 1,000 plans (callgrind)" "${CG[q_pc1k]}" "${CG[q_none]}" "$(calc "${CG[q_none]} / ${CG[q_pc1k]}")" ">=" 0.98 0.96 yes "ratio = without/with"
+	figure "guarded select instr./query, retired column (callgrind)" "${CG[qg_pcg]}" "${CG[qg_none]}" "$(calc "${CG[qg_none]} / ${CG[qg_pcg]}")" ">=" 0.95 0.90 yes "ratio = without/with"
 	figure "same select, column not retired (callgrind)" "${CG[qg_pc0]}" "${CG[qg_none]}" "$(calc "${CG[qg_none]} / ${CG[qg_pc0]}")" ">=" 0.98 0.96 no "ratio = without/with"
 fi
 
