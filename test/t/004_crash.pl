@@ -133,6 +133,29 @@ sub crash_restart
 
 consistent('before any crash', 'expand', []);
 
+# An advance interrupted by an immediate shutdown while its check sleeps
+# leaves the plan where it was, with the history unchanged.
+sub interrupted_advance
+{
+	my ($label, $phase, $advanced) = @_;
+	$node->safe_psql('postgres', 'UPDATE knob SET secs = 3600');
+	my $before = history();
+	my $session = $node->background_psql('postgres', on_error_stop => 0);
+	$session->query_until(qr/advancing/,
+		"\\echo advancing\nSELECT phase_advance('crash');\n");
+	ok( $node->poll_query_until(
+			'postgres', q{
+SELECT EXISTS (SELECT FROM pg_stat_activity
+			   WHERE pid <> pg_backend_pid() AND state = 'active'
+				 AND query LIKE 'SELECT phase_advance%'
+				 AND wait_event = 'PgSleep')}),
+		"$label phase_advance is running its sleeping check");
+	crash_restart($session);
+	is(history(), $before, "$label history unchanged: no trace of the interrupted advance");
+	consistent("$label after the crash", $phase, $advanced);
+	$node->safe_psql('postgres', 'UPDATE knob SET secs = 0');
+}
+
 #
 # (a) phase_advance inside a transaction that never commits.
 #
@@ -156,22 +179,7 @@ consistent('(a) after the crash', 'expand', []);
 #
 # (b) phase_advance caught while its check runs (sleeps).
 #
-$node->safe_psql('postgres', 'UPDATE knob SET secs = 3600');
-$before = history();
-$session = $node->background_psql('postgres', on_error_stop => 0);
-$session->query_until(qr/advancing/,
-	"\\echo advancing\nSELECT phase_advance('crash');\n");
-ok( $node->poll_query_until(
-		'postgres', q{
-SELECT EXISTS (SELECT FROM pg_stat_activity
-			   WHERE pid <> pg_backend_pid() AND state = 'active'
-				 AND query LIKE 'SELECT phase_advance%'
-				 AND wait_event = 'PgSleep')}),
-	'(b) phase_advance is running its sleeping check');
-crash_restart($session);
-is(history(), $before, '(b) history unchanged: no trace of the interrupted advance');
-consistent('(b) after the crash', 'expand', []);
-$node->safe_psql('postgres', 'UPDATE knob SET secs = 0');
+interrupted_advance('(b)', 'expand', []);
 
 #
 # (c) a committed advance survives the crash, recorded once.
@@ -190,22 +198,7 @@ consistent('(c) after the crash', 'migrate', ['migrate']);
 #
 # (b) again, from migrate: an advance to contract interrupted in its check.
 #
-$node->safe_psql('postgres', 'UPDATE knob SET secs = 3600');
-$before = history();
-$session = $node->background_psql('postgres', on_error_stop => 0);
-$session->query_until(qr/advancing/,
-	"\\echo advancing\nSELECT phase_advance('crash');\n");
-ok( $node->poll_query_until(
-		'postgres', q{
-SELECT EXISTS (SELECT FROM pg_stat_activity
-			   WHERE pid <> pg_backend_pid() AND state = 'active'
-				 AND query LIKE 'SELECT phase_advance%'
-				 AND wait_event = 'PgSleep')}),
-	'(b, migrate) phase_advance is running its sleeping check');
-crash_restart($session);
-is(history(), $before, '(b, migrate) history unchanged');
-consistent('(b, migrate) after the crash', 'migrate', ['migrate']);
-$node->safe_psql('postgres', 'UPDATE knob SET secs = 0');
+interrupted_advance('(b, migrate)', 'migrate', ['migrate']);
 
 #
 # (d) a refused DROP COLUMN immediately followed by the crash.
