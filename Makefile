@@ -39,20 +39,43 @@ ISOLATION_OPTS = --inputdir=test/isolation --temp-instance=tmp_check_iso \
 TAP_TESTS = 1
 
 PG_CONFIG ?= pg_config
+
+# PostgreSQL 15 is the oldest major phased_change supports (src/compat.h).
+PG_MAJOR_FOUND := $(shell $(PG_CONFIG) --version 2>/dev/null | sed -n 's/^PostgreSQL \([0-9][0-9]*\).*/\1/p')
+ifneq ($(shell test "0$(PG_MAJOR_FOUND)" -ge 15 && echo ok),ok)
+$(error phased_change needs PostgreSQL 15 or later, but $(PG_CONFIG) is PostgreSQL $(or $(PG_MAJOR_FOUND),(not found)))
+endif
+
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 # TAP tests live under test/t rather than the PGXS default t/.
 PROVE_TESTS = test/t/*.pl
 
+# Each suite on its own, so that make test can run and report all of them.
+installcheck-regress: submake
+	$(pg_regress_installcheck) $(REGRESS_OPTS) $(REGRESS)
+
+installcheck-isolation: submake
+	$(pg_isolation_regress_installcheck) $(ISOLATION_OPTS) $(ISOLATION)
+
+installcheck-tap:
+	$(prove_installcheck)
+
 # The same suite with phased_change in shared_preload_libraries.
 installcheck-preload: submake
 	$(pg_regress_installcheck) --temp-instance=tmp_check_preload \
 		--temp-config=test/preload.conf --outputdir=output_preload $(REGRESS_PRELOAD)
 
-.PHONY: test demo bench installcheck-preload
+.PHONY: test test-versions demo bench installcheck-preload installcheck-regress \
+	installcheck-isolation installcheck-tap
 test:
 	scripts/test.sh
+
+# make test against every major in PG_MAJORS (default 15 17 18), each in a
+# Debian root of its own (as root; scripts/test-versions.sh).
+test-versions:
+	PG_MAJORS="$(or $(PG_MAJORS),15 17 18)" scripts/test-versions.sh
 
 demo:
 	scripts/demo.sh

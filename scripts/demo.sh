@@ -20,7 +20,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "Starting a throwaway PostgreSQL 15 cluster in $DEMO ..."
+echo "Starting a throwaway PostgreSQL $PG_MAJOR cluster in $DEMO ..."
 run_as_postgres initdb -D "$DEMO/data" -A trust >/dev/null
 run_as_postgres pg_ctl -D "$DEMO/data" -o "-p $PORT -k $DEMO -c listen_addresses=''" \
 	-l "$DEMO/server.log" -w start >/dev/null

@@ -1,20 +1,40 @@
 #!/usr/bin/env bash
-# make test: build, install and run every test suite (pg_regress, isolation,
-# TAP) in throwaway clusters as the postgres user.  Exits non-zero on any
-# failure, after printing the differences.
+# make test: build, install and run every test suite in throwaway clusters
+# as the postgres user: pg_regress (plain, then preloaded), isolation, TAP.
+# Every suite runs even when one fails; each prints "suite NAME: passed" or
+# "suite NAME: FAILED", and the run ends with "N passed, M failed" and a
+# non-zero exit on any failure, after printing the differences.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/common.sh
 
 install_packages
-build_and_install
+echo "PostgreSQL $("$PG_BINDIR/postgres" --version | awk '{print $3}')"
+passed=0
+failed=0
+report() {
+	if [ "$2" -eq 0 ]; then
+		echo "suite $1: passed"; passed=$((passed + 1))
+	else
+		echo "suite $1: FAILED"; failed=$((failed + 1))
+	fi
+}
+
+rc=0
+build_and_install || rc=$?
+report build $rc
+if [ $rc -ne 0 ]; then
+	echo "0 passed, 1 failed"
+	exit 1
+fi
 writable_copy
 
-status=0
 make_args="PG_CONFIG=$PG_BINDIR/pg_config with_llvm=no"
-# pg_regress, isolation and TAP; then pg_regress again, preloaded.
-run_as_postgres make -C "$WORKDIR" installcheck $make_args || status=$?
-run_as_postgres make -C "$WORKDIR" installcheck-preload $make_args || status=$?
+for suite in regress preload isolation tap; do
+	rc=0
+	run_as_postgres make -C "$WORKDIR" "installcheck-$suite" $make_args || rc=$?
+	report "$suite" $rc
+done
 
 for diffs in "$WORKDIR/regression.diffs" "$WORKDIR/output_iso/regression.diffs" \
 	"$WORKDIR/output_preload/regression.diffs"; do
@@ -23,15 +43,15 @@ for diffs in "$WORKDIR/regression.diffs" "$WORKDIR/output_iso/regression.diffs" 
 		cat "$diffs"
 	fi
 done
-if [ $status -ne 0 ] && [ -d "$WORKDIR/tmp_check/log" ]; then
+if [ $failed -ne 0 ] && [ -d "$WORKDIR/tmp_check/log" ]; then
 	for f in "$WORKDIR"/tmp_check/log/*; do
 		echo "=== $f"; tail -n 60 "$f"
 	done
 fi
-if [ $status -eq 0 ]; then
-	echo "all test suites passed"
+echo "$passed passed, $failed failed"
+if [ $failed -eq 0 ]; then
 	[ "$(id -u)" = 0 ] && rm -rf "$(dirname "$WORKDIR")"
 else
 	echo "test suites FAILED (work tree kept in $WORKDIR)"
 fi
-exit $status
+[ $failed -eq 0 ]

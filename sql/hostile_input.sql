@@ -116,7 +116,7 @@ DECLARE
 		'(WITH d AS (DELETE FROM hostile_canary RETURNING 1) SELECT true)',
 		'true; DROP TABLE hostile_canary',
 		'true) FROM hostile_canary WHERE (true',
-		'lo_create(0) > 0',
+		'set_config(''work_mem'', ''1234kB'', false) = ''1234kB''',
 		'hostile_ddl()',
 		'(SELECT bool_and(hostile_write(v)) FROM hostile_canary)'];
 BEGIN
@@ -371,9 +371,9 @@ SELECT (SELECT count(*) FROM phased_change.plan_check k
 		  WHERE h.event IN ('verified', 'verify_failed') AND h.plan = 'hostile-checks')
 	   AS every_check_ran;
 -- ... and the checks that try to write raise an error (read-only), but
--- lo_create(), which PostgreSQL allows in a read-only transaction: it
--- holds, and its large object goes with the check's subtransaction (the
--- count of large objects is unchanged below).
+-- set_config() of a session setting, which a read-only transaction allows:
+-- it holds, and the setting goes with the check's subtransaction (the
+-- caller's work_mem is unchanged below).
 SELECT w.kind, count(*) AS checks,
 	   count(*) FILTER (WHERE NOT r.ok AND r.error LIKE 'it raised an error: %') AS raised,
 	   count(*) FILTER (WHERE r.ok) AS held
@@ -389,14 +389,22 @@ CROSS JOIN LATERAL (
 		WHEN k.predicate LIKE '(SELECT true FROM hostile_canary FOR UPDATE%' THEN 'SELECT FOR UPDATE'
 		WHEN k.predicate LIKE 'nextval(%' THEN 'nextval()'
 		WHEN k.predicate LIKE 'hostile_ddl()%' THEN 'CREATE TABLE'
-		WHEN k.predicate LIKE 'lo_create(%' THEN 'lo_create()'
+		WHEN k.predicate LIKE 'set_config(%' THEN 'set_config() of the session'
 	END AS kind) w
 WHERE h.event IN ('verified', 'verify_failed') AND h.plan = 'hostile-checks'
   AND w.kind IS NOT NULL
 GROUP BY w.kind ORDER BY w.kind;
 
+-- A check that creates a large object: PostgreSQL 15 allows that in
+-- a read-only transaction, 17 and 18 refuse it; either way the object
+-- goes with the check's subtransaction (the count is unchanged below).
+SELECT phase_plan_create('hostile-large-object');
+SELECT phase_check_add('hostile-large-object', 'expand', 'makes a large object', 'lo_create(0) > 0');
+SELECT phase_verify('hostile-large-object') IS NOT NULL AS verified;
+SELECT phase_abandon('hostile-large-object', 'done');
+
 -- Nothing outside phased_change changed: the catalog counts, the canary,
--- the sequence, the retired columns.
+-- the sequence, the retired columns, the caller's session settings.
 SELECT s.classes = (SELECT count(*) FROM pg_class) AS classes_unchanged,
 	   s.attributes = (SELECT count(*) FROM pg_attribute WHERE NOT attisdropped)
 		   AS attributes_unchanged,
@@ -410,7 +418,8 @@ SELECT s.classes = (SELECT count(*) FROM pg_class) AS classes_unchanged,
 	   (SELECT count(*) FROM pg_attribute
 		WHERE attrelid = 'hostile_odd_names'::regclass AND attnum > 1 AND NOT attisdropped)
 		   = (SELECT count(*) FROM hostile_columns) AS odd_columns_still_there,
-	   to_regclass('hostile_made_by_a_check') IS NULL AS no_table_made_by_a_check
+	   to_regclass('hostile_made_by_a_check') IS NULL AS no_table_made_by_a_check,
+	   current_setting('work_mem') <> '1234kB' AS session_setting_unchanged
 FROM hostile_snapshot s;
 
 \c :regress_db

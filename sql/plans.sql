@@ -4,9 +4,12 @@
 -- changes nothing, history included.
 --
 
--- The install script never adopts a schema someone else made.
+-- The install script never adopts a schema someone else made.  (Terse:
+-- PostgreSQL 18 adds the script's line as CONTEXT.)
 CREATE SCHEMA phased_change;
+\set VERBOSITY terse
 CREATE EXTENSION phased_change;
+\set VERBOSITY default
 DROP SCHEMA phased_change;
 CREATE EXTENSION phased_change;
 

@@ -2,16 +2,21 @@
  *
  * compat.h
  *		The one place where differences between PostgreSQL major versions
- *		are papered over.  Built and tested against PostgreSQL 15; the
- *		entries below keep 13 to 18 within reach.
+ *		are papered over.  Supported: 15 to 18 (built and tested on 15, 17
+ *		and 18; 16 is compiled from the same guards).  15 is the floor:
+ *		shmem_request_hook, MarkGUCPrefixReserved and InitMaterializedSRF
+ *		arrived in it.
  *
  *-------------------------------------------------------------------------
  */
 #ifndef PHASED_CHANGE_COMPAT_H
 #define PHASED_CHANGE_COMPAT_H
 
-#if PG_VERSION_NUM < 130000
-#error "phased_change requires PostgreSQL 13 or later"
+#include "catalog/pg_namespace.h"
+#include "nodes/parsenodes.h"
+
+#if PG_VERSION_NUM < 150000
+#error "phased_change requires PostgreSQL 15 or later"
 #endif
 
 /* PostgreSQL 16 replaced the per-class ownercheck functions. */
@@ -35,11 +40,31 @@
 	pg_event_trigger_ownercheck((evtid), (roleid))
 #endif
 
-/* raw_parser() took a mode argument from PostgreSQL 14 on. */
-#if PG_VERSION_NUM >= 140000
 #define pc_raw_parser(str) raw_parser((str), RAW_PARSE_DEFAULT)
+
+/*
+ * ExecutorCheckPerms_hook: up to 15 the permission facts of each relation
+ * (requiredPerms, selectedCols, insertedCols, updatedCols) sit in its range
+ * table entry and the hook takes (rangeTable, ereport); from 16 they sit in
+ * a list of RTEPermissionInfo, one per relation, passed as a second
+ * argument.  Both structs spell the fields the same, so usage tracking
+ * walks PC_CHECK_PERMS_LIST as pc_perminfo either way.
+ */
+#if PG_VERSION_NUM >= 160000
+typedef RTEPermissionInfo pc_perminfo;
+
+#define PC_CHECK_PERMS_PARAMS \
+	List *range_table, List *perm_infos, bool ereport_on_violation
+#define PC_CHECK_PERMS_ARGS range_table, perm_infos, ereport_on_violation
+#define PC_CHECK_PERMS_LIST perm_infos
+#define pc_perminfo_is_relation(perminfo) true
 #else
-#define pc_raw_parser(str) raw_parser(str)
+typedef RangeTblEntry pc_perminfo;
+
+#define PC_CHECK_PERMS_PARAMS List *range_table, bool ereport_on_violation
+#define PC_CHECK_PERMS_ARGS range_table, ereport_on_violation
+#define PC_CHECK_PERMS_LIST range_table
+#define pc_perminfo_is_relation(rte) ((rte)->rtekind == RTE_RELATION)
 #endif
 
 #endif							/* PHASED_CHANGE_COMPAT_H */

@@ -29,6 +29,7 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "catalog/objectaddress.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
@@ -37,7 +38,6 @@
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "storage/lmgr.h"
-#include "storage/proc.h"
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
 #include "utils/acl.h"
@@ -77,10 +77,12 @@ static char *guard_override = NULL;
  * Drops let through at ddl_command_start, so that the sql_drop backstop of
  * the same statement does not check (and audit) them twice.  They count
  * only in the same transaction and while the plan catalog is unchanged:
- * a phase change in between makes every drop checked again.
+ * a phase change in between makes every drop checked again.  The list
+ * lives in TopTransactionContext; transaction callbacks forget it when the
+ * transaction ends and when a subtransaction aborts (forgetting only makes
+ * the backstop decide again).
  */
 static List *guard_approved = NIL;
-static LocalTransactionId guard_approved_lxid = InvalidLocalTransactionId;
 static uint64 guard_approved_generation = 0;
 
 static const char *const action_verbs[] = {"drop", "rename", "change the type of", "move"};
@@ -104,6 +106,47 @@ guard_define_settings(void)
 							   "Emergency override: a reason that lets guarded DDL through, audited.",
 							   "Honoured only when the session user is a superuser.",
 							   &guard_override, "", PGC_SUSET, 0, NULL, NULL, NULL);
+}
+
+/*
+ * guard_forget_approvals_at_xact_end / guard_forget_approvals_at_subabort
+ *		Transaction callbacks: the approved drops end with the transaction
+ *		that approved them, and with an aborted subtransaction.
+ */
+static void
+guard_forget_approvals_at_xact_end(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_PREPARE:
+			guard_approved = NIL;
+			break;
+		default:
+			break;
+	}
+}
+
+static void
+guard_forget_approvals_at_subabort(SubXactEvent event, SubTransactionId mySubid,
+								   SubTransactionId parentSubid, void *arg)
+{
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+		guard_approved = NIL;
+}
+
+/*
+ * guard_register_xact_callbacks
+ *		Called once from _PG_init.
+ */
+void
+guard_register_xact_callbacks(void)
+{
+	RegisterXactCallback(guard_forget_approvals_at_xact_end, NULL);
+	RegisterSubXactCallback(guard_forget_approvals_at_subabort, NULL);
 }
 
 /*
@@ -410,7 +453,7 @@ guard_is_approved(const GuardTarget *target)
 {
 	ListCell   *lc;
 
-	if (target->action != GUARD_DROP || guard_approved_lxid != MyProc->lxid ||
+	if (target->action != GUARD_DROP ||
 		guard_approved_generation != guard_cache_generation())
 		return false;
 	foreach(lc, guard_approved)
@@ -435,11 +478,9 @@ guard_approve(const GuardTarget *target)
 		return;
 	oldcontext = MemoryContextSwitchTo(TopTransactionContext);
 	copy = palloc0(sizeof(GuardTarget));
-	if (guard_approved_lxid != MyProc->lxid ||
-		guard_approved_generation != guard_cache_generation())
+	if (guard_approved_generation != guard_cache_generation())
 	{
 		guard_approved = NIL;
-		guard_approved_lxid = MyProc->lxid;
 		guard_approved_generation = guard_cache_generation();
 	}
 	copy->relid = target->relid;

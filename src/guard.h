@@ -61,6 +61,7 @@ extern void guard_cache_register(void);
 extern PGDLLIMPORT bool guard_hooks_installed;
 extern void guard_enforce(List *targets);
 extern void guard_define_settings(void);
+extern void guard_register_xact_callbacks(void);
 extern const char *guard_override_reason(void);
 extern void guard_audit(const char *event, int64 plan_id, Phase phase,
 						const char *identity, const char *action, bool cascaded,

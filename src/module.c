@@ -33,6 +33,7 @@ _PG_init(void)
 	usage_define_settings();
 	MarkGUCPrefixReserved("phased_change");
 	guard_cache_register();
+	guard_register_xact_callbacks();
 	if (process_shared_preload_libraries_in_progress)
 	{
 		guard_install_hooks();

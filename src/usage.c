@@ -484,11 +484,12 @@ usage_count(int64 object_id, bool read, bool write)
 }
 
 /*
- * usage_count_rte
- *		Count the uses of the tracked objects of one range table entry.
+ * usage_count_relation
+ *		Count the uses of the tracked objects of one relation a statement
+ *		touches, from its permission facts (pc_perminfo: compat.h).
  */
 static void
-usage_count_rte(RangeTblEntry *rte, TrackedRelation *tracked)
+usage_count_relation(const pc_perminfo *rte, TrackedRelation *tracked)
 {
 	int			whole_row = InvalidAttrNumber - FirstLowInvalidHeapAttributeNumber;
 
@@ -588,27 +589,27 @@ usage_executor_start(QueryDesc *queryDesc, int eflags)
  *		ExecutorCheckPerms_hook: count, then defer to the previous hook.
  */
 static bool
-usage_check_perms(List *range_table, bool ereport_on_violation)
+usage_check_perms(PC_CHECK_PERMS_PARAMS)
 {
 	ListCell   *lc;
 
 	if (prev_ExecutorCheckPerms_hook &&
-		!prev_ExecutorCheckPerms_hook(range_table, ereport_on_violation))
+		!prev_ExecutorCheckPerms_hook(PC_CHECK_PERMS_ARGS))
 		return false;
 	if (usage_suspended || usage_explain_only || IsParallelWorker() || usage_hash == NULL ||
 		!IsTransactionState() || !guard_catalog_present())
 		return true;
 
-	foreach(lc, range_table)
+	foreach(lc, PC_CHECK_PERMS_LIST)
 	{
-		RangeTblEntry *rte = lfirst_node(RangeTblEntry, lc);
+		pc_perminfo *perminfo = (pc_perminfo *) lfirst(lc);
 		TrackedRelation *tracked;
 
-		if (rte->rtekind != RTE_RELATION || rte->requiredPerms == 0)
+		if (!pc_perminfo_is_relation(perminfo) || perminfo->requiredPerms == 0)
 			continue;
-		tracked = tracked_lookup(rte->relid);
+		tracked = tracked_lookup(perminfo->relid);
 		if (tracked != NULL && tracked->ncolumns > 0 && !usage_application_untracked())
-			usage_count_rte(rte, tracked);
+			usage_count_relation(perminfo, tracked);
 	}
 	return true;
 }
