@@ -19,7 +19,7 @@ OBJS = \
 
 EXTENSION = phased_change
 DATA = phased_change--1.0.sql phased_change--1.0--1.1.sql phased_change--1.1--1.2.sql \
-	phased_change--1.2.sql
+	phased_change--1.2--1.3.sql phased_change--1.3.sql
 PGFILEDESC = "phased_change - four-phase schema change plans enforced by the database"
 
 # The regression suite runs twice: with the guard in event triggers only,

@@ -135,7 +135,8 @@ run_in_root() {
 	mount_into "$root"
 	local rc=0
 	chroot "$root" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 \
-		PG_MAJOR="$major" bash -c 'cd /build/phased_change && make test' || rc=$?
+		PG_MAJOR="$major" TEST_SUITES="${TEST_SUITES:-}" TEST_MAKE_ARGS="${TEST_MAKE_ARGS:-}" \
+		bash -c 'cd /build/phased_change && make test' || rc=$?
 	unmount_all
 	return $rc
 }

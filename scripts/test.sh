@@ -4,6 +4,10 @@
 # Every suite runs even when one fails; each prints "suite NAME: passed" or
 # "suite NAME: FAILED", and the run ends with "N passed, M failed" and a
 # non-zero exit on any failure, after printing the differences.
+#
+# For a quicker loop while developing: TEST_SUITES picks suites (e.g.
+# "regress preload"), TEST_MAKE_ARGS adds make variables (e.g.
+# 'REGRESS=guard REGRESS_PRELOAD=guard PROVE_TESTS=test/t/002_preload.pl').
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/common.sh
@@ -29,8 +33,8 @@ if [ $rc -ne 0 ]; then
 fi
 writable_copy
 
-make_args="PG_CONFIG=$PG_BINDIR/pg_config with_llvm=no"
-for suite in regress preload isolation tap; do
+make_args="PG_CONFIG=$PG_BINDIR/pg_config with_llvm=no ${TEST_MAKE_ARGS:-}"
+for suite in ${TEST_SUITES:-regress preload isolation tap}; do
 	rc=0
 	run_as_postgres make -C "$WORKDIR" "installcheck-$suite" $make_args || rc=$?
 	report "$suite" $rc

@@ -1,4 +1,4 @@
-# Upgrades: CREATE EXTENSION phased_change VERSION '1.0' (or '1.1')
+# Upgrades: CREATE EXTENSION phased_change VERSION '1.0' (or '1.1', '1.2')
 # followed by ALTER EXTENSION phased_change UPDATE gives exactly the schema
 # of a fresh install of the current version, and keeps the plans, checks,
 # objects and history of the older version.
@@ -80,6 +80,7 @@ my $default_version = $node->safe_psql('fresh',
 is($fresh_version, $default_version, 'fresh install is the default version');
 isnt($fresh_version, '1.0', 'the default version is newer than 1.0');
 isnt($fresh_version, '1.1', 'the default version is newer than 1.1');
+isnt($fresh_version, '1.2', 'the default version is newer than 1.2');
 
 # Each older version with a plan in progress, then updated: the result is
 # the fresh install, and the plan carries on.
@@ -92,7 +93,7 @@ SELECT p.plan, p.phase, p.status, p.soak, p.checks_total,
 		FROM phased_change.guarded_objects g WHERE g.plan = p.plan)
 FROM phased_change.progress p};
 
-foreach my $version ('1.0', '1.1')
+foreach my $version ('1.0', '1.1', '1.2')
 {
 	my $db = 'from_' . ($version =~ tr/./_/r);
 	$node->safe_psql('postgres', "CREATE DATABASE $db");

@@ -1,4 +1,4 @@
-/* phased_change--1.2.sql
+/* phased_change--1.3.sql
  *
  * Install script: the plan catalog (schema phased_change), the audit views,
  * and the phase_* functions in the extension's own schema.
