@@ -84,3 +84,58 @@ RESET ROLE;
 SELECT plan, event, detail ->> 'check' AS check_name FROM phased_change.history
 WHERE plan LIKE 'it''s%' ORDER BY event_id;
 RESET search_path;
+
+-- A check reads only what it was written for: a temporary table, function
+-- or operator of the caller never stands in for what the check names.
+-- pg_temp is searched last, a predicate may not name pg_temp, and a check
+-- that would read a temporary relation fails.
+CREATE TABLE checks_schema.backfill (id int, done boolean);
+INSERT INTO checks_schema.backfill VALUES (1, false);
+GRANT SELECT ON checks_schema.backfill TO regress_checks_owner;
+CREATE FUNCTION checks_schema.backfill_done() RETURNS boolean
+LANGUAGE sql STABLE AS $$ SELECT bool_and(done) FROM checks_schema.backfill $$;
+GRANT EXECUTE ON FUNCTION checks_schema.backfill_done() TO regress_checks_owner;
+SET ROLE regress_checks_owner;
+SET search_path = checks_schema, public;
+SELECT phase_plan_create('shadow-plan', NULL, '0');
+SELECT phase_check_add('shadow-plan', 'expand', 'table', $$NOT EXISTS (SELECT 1 FROM backfill WHERE NOT done)$$);
+SELECT phase_check_add('shadow-plan', 'expand', 'function', $$backfill_done()$$);
+SELECT phase_check_add('shadow-plan', 'expand', 'operator', $$NOT EXISTS (SELECT 1 FROM backfill WHERE done = false)$$);
+SELECT phase_check_add('shadow-plan', 'expand', 'temporary only', $$NOT EXISTS (SELECT 1 FROM shadow_only)$$);
+SELECT phase_check_add('shadow-plan', 'expand', 'names pg_temp', $$NOT EXISTS (SELECT 1 FROM pg_temp.backfill)$$);
+SELECT phase_check_add('shadow-plan', 'expand', 'names PG_TEMP_3', $$"PG_TEMP_3".f()$$);
+RESET ROLE;
+-- The caller (a superuser, whose temporary objects the owner could read)
+-- shadows the table, the function and the operator, and makes a table
+-- that only exists as a temporary one.
+SET search_path = checks_schema, public;
+CREATE TEMP TABLE backfill (id int, done boolean);
+INSERT INTO backfill VALUES (1, true);
+CREATE TEMP TABLE shadow_only (id int);
+CREATE FUNCTION pg_temp.backfill_done() RETURNS boolean LANGUAGE sql AS $$ SELECT true $$;
+CREATE FUNCTION pg_temp.always_equal(boolean, boolean) RETURNS boolean
+LANGUAGE sql AS $$ SELECT true $$;
+CREATE OPERATOR pg_temp.= (LEFTARG = boolean, RIGHTARG = boolean, FUNCTION = pg_temp.always_equal);
+GRANT SELECT ON backfill, shadow_only TO regress_checks_owner;
+SELECT phase_verify('shadow-plan') AS verified;
+SELECT r.name, r.ok, r.error
+FROM phased_change.history h,
+	 jsonb_to_recordset(h.detail -> 'checks') AS r(name text, ok boolean, error text)
+WHERE h.plan = 'shadow-plan' AND h.event = 'verify_failed'
+ORDER BY r.name;
+SELECT phase_advance('shadow-plan');
+DROP TABLE backfill, shadow_only;
+DROP FUNCTION pg_temp.backfill_done();
+DROP OPERATOR pg_temp.= (boolean, boolean);
+DROP FUNCTION pg_temp.always_equal(boolean, boolean);
+-- Once the real table is backfilled, the three checks on it hold.
+UPDATE checks_schema.backfill SET done = true;
+SELECT phase_verify('shadow-plan') AS verified;
+SELECT r.name, r.ok, r.error
+FROM phased_change.history h,
+	 jsonb_to_recordset(h.detail -> 'checks') AS r(name text, ok boolean, error text)
+WHERE h.plan = 'shadow-plan' AND h.event IN ('verified', 'verify_failed')
+  AND h.event_id = (SELECT max(event_id) FROM phased_change.history WHERE plan = 'shadow-plan')
+ORDER BY r.name;
+SELECT phase_abandon('shadow-plan', 'done');
+RESET search_path;

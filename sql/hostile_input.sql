@@ -30,6 +30,18 @@ CREATE EXTENSION phased_change;
 CREATE ROLE regress_hostile;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public TO regress_hostile;
 
+-- Names that print as blank are refused like blank ones: no-break (U+00A0),
+-- ideographic (U+3000) and zero-width (U+200B) spaces, a byte order mark,
+-- alone or among ordinary blanks.  One visible character is enough (the
+-- last call gets as far as looking up its plan).
+SELECT phase_plan_create(chr(160));
+SELECT phase_plan_create(chr(12288) || chr(12288));
+SELECT phase_plan_create(chr(8203));
+SELECT phase_plan_create(' ' || chr(160) || chr(8203) || chr(65279) || ' ');
+SELECT phase_check_add('no such plan', 'expand', chr(12288), 'true');
+SELECT phase_check_add('no such plan', 'expand', 'a check', chr(8203) || chr(160));
+SELECT phase_check_add('no such plan', 'expand', chr(8203) || 'x', 'true');
+
 -- What a write would change: a canary table, a sequence; and functions
 -- that try to write, as the caller and as a superuser.
 CREATE TABLE hostile_canary (v text);

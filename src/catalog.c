@@ -23,6 +23,7 @@
 #include "catalog/pg_extension.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
@@ -256,8 +257,48 @@ arg_require(FunctionCallInfo fcinfo, int argno, const char *argname)
 }
 
 /*
+ * unicode_prints_blank
+ *		Whether a code point prints as nothing or as blank space: Unicode's
+ *		White_Space characters, and the invisible ones (zero-width spaces and
+ *		joiners, word joiner, byte order mark, soft hyphen, Hangul fillers,
+ *		variation selectors, invisible operators, tags).
+ */
+static bool
+unicode_prints_blank(pg_wchar c)
+{
+	return (c >= 0x09 && c <= 0x0D) || c == 0x20 || c == 0x85 || c == 0xA0 ||
+		c == 0xAD || c == 0x034F || c == 0x115F || c == 0x1160 || c == 0x1680 ||
+		c == 0x180E || (c >= 0x2000 && c <= 0x200F) ||
+		(c >= 0x2028 && c <= 0x202F) || (c >= 0x205F && c <= 0x206F) ||
+		c == 0x3000 || c == 0x3164 || (c >= 0xFE00 && c <= 0xFE0F) ||
+		c == 0xFEFF || c == 0xFFA0 || (c >= 0xE0000 && c <= 0xE007F);
+}
+
+/*
+ * text_prints_blank
+ *		Whether a string is empty or prints as blank.  Outside UTF-8 only
+ *		ASCII white space is known to be blank.
+ */
+static bool
+text_prints_blank(const char *value)
+{
+	const unsigned char *p = (const unsigned char *) value;
+
+	if (GetDatabaseEncoding() != PG_UTF8)
+		return value[strspn(value, " \t\n\r\f\v")] == '\0';
+	while (*p)
+	{
+		if (!unicode_prints_blank(utf8_to_unicode(p)))
+			return false;
+		p += pg_utf_mblen(p);
+	}
+	return true;
+}
+
+/*
  * arg_text
- *		A required text argument that is not empty or blank, as a C string.
+ *		A required text argument that is not empty or blank (nothing but
+ *		white space or invisible characters), as a C string.
  */
 char *
 arg_text(FunctionCallInfo fcinfo, int argno, const char *argname)
@@ -266,10 +307,15 @@ arg_text(FunctionCallInfo fcinfo, int argno, const char *argname)
 
 	arg_require(fcinfo, argno, argname);
 	value = text_to_cstring(PG_GETARG_TEXT_PP(argno));
-	if (value[strspn(value, " \t\n\r\f\v")] == '\0')
+	if (value[0] == '\0')
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("argument \"%s\" must not be empty", argname)));
+	if (text_prints_blank(value))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("argument \"%s\" must not be blank", argname),
+				 errdetail("It holds only white space or characters that print as nothing.")));
 	return value;
 }
 

@@ -16,6 +16,11 @@
  * transaction_read_only on, so that a check can neither write nor gain
  * rights.  An error inside a check is recorded as its failure.
  *
+ * A check reads only the tables it was written for, never a temporary
+ * object of whoever runs it: pg_temp is searched explicitly last (as
+ * PostgreSQL advises for SECURITY DEFINER functions), a predicate may not
+ * name pg_temp, and a check whose query reads a temporary relation fails.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -28,6 +33,10 @@
 #include "nodes/parsenodes.h"
 #include "parser/parser.h"
 #include "utils/builtins.h"
+#include "utils/formatting.h"
+#include "utils/lsyscache.h"
+#include "utils/plancache.h"
+#include "utils/varlena.h"
 #include "utils/guc.h"
 #include "utils/json.h"
 #include "utils/memutils.h"
@@ -70,14 +79,36 @@ predicate_parse(const char *check_name, const char *sql)
 }
 
 /*
+ * predicate_names_pg_temp
+ *		Whether the predicate mentions pg_temp (or a pg_temp_N) anywhere.
+ *		Refusing the word itself, even inside a literal, keeps the rule
+ *		simple and closed: a check has no reason to name it.
+ */
+static bool
+predicate_names_pg_temp(const char *predicate)
+{
+	char	   *lower = asc_tolower(predicate, strlen(predicate));
+
+	return strstr(lower, "pg_temp") != NULL;
+}
+
+/*
  * predicate_validate
- *		Refuse a predicate that is not exactly one boolean expression.
+ *		Refuse a predicate that is not exactly one boolean expression, or
+ *		that names the temporary schema.
  */
 void
 predicate_validate(const char *check_name, const char *predicate)
 {
 	List	   *stmts = predicate_parse(check_name, psprintf("SELECT %s", predicate));
 	SelectStmt *select;
+
+	if (predicate_names_pg_temp(predicate))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("predicate of check \"%s\" names the temporary schema", check_name),
+				 errdetail("A check never reads temporary objects: it runs with pg_temp searched last, and may not name pg_temp."),
+				 errhint("Name the permanent table, function or operator the check is about.")));
 
 	if (list_length(stmts) != 1)
 		ereport(ERROR,
@@ -104,6 +135,61 @@ predicate_validate(const char *check_name, const char *predicate)
 }
 
 /*
+ * check_run_search_path
+ *		The search_path a check runs with: the one stored with it, without
+ *		any pg_temp entry, and then pg_temp explicitly last.
+ */
+static char *
+check_run_search_path(const char *stored)
+{
+	char	   *copy = pstrdup(stored);
+	List	   *names;
+	ListCell   *lc;
+	StringInfoData path;
+
+	initStringInfo(&path);
+	if (!SplitIdentifierString(copy, ',', &names))
+		names = NIL;			/* unparsable: only pg_catalog and pg_temp */
+	foreach(lc, names)
+	{
+		char	   *name = lfirst(lc);
+
+		if (strncmp(name, "pg_temp", strlen("pg_temp")) == 0)
+			continue;
+		appendStringInfo(&path, "%s, ", quote_identifier(name));
+	}
+	appendStringInfoString(&path, "pg_temp");
+	return path.data;
+}
+
+/*
+ * check_temporary_relation
+ *		The name of a temporary relation the prepared check reads directly,
+ *		or NULL.  pg_temp last still finds a temporary table whose name
+ *		nothing permanent on the path has; that must not count either.
+ */
+static char *
+check_temporary_relation(SPIPlanPtr plan)
+{
+	ListCell   *lc;
+
+	foreach(lc, SPI_plan_get_plan_sources(plan))
+	{
+		CachedPlanSource *source = (CachedPlanSource *) lfirst(lc);
+		ListCell   *rc;
+
+		foreach(rc, source->relationOids)
+		{
+			Oid			relid = lfirst_oid(rc);
+
+			if (isAnyTempNamespace(get_rel_namespace(relid)))
+				return get_rel_name(relid);
+		}
+	}
+	return NULL;
+}
+
+/*
  * check_evaluate
  *		Run "SELECT <predicate>" (already inside the check's subtransaction)
  *		and say why it did not hold, or return NULL when it did.
@@ -114,8 +200,21 @@ check_evaluate(const char *predicate)
 	Oid			typid;
 	bool		isnull;
 	Datum		value;
+	SPIPlanPtr	plan = SPI_prepare(psprintf("SELECT %s", predicate), 0, NULL);
+	char	   *temporary;
+	int			result;
 
-	if (SPI_execute(psprintf("SELECT %s", predicate), false, 2) != SPI_OK_SELECT ||
+	if (plan == NULL)
+		elog(ERROR, "could not prepare check: %s", SPI_result_code_string(SPI_result));
+	temporary = check_temporary_relation(plan);
+	if (temporary != NULL)
+	{
+		SPI_freeplan(plan);
+		return psprintf("it reads the temporary relation \"%s\", which a check may not", temporary);
+	}
+	result = SPI_execute_plan(plan, NULL, NULL, false, 2);
+	SPI_freeplan(plan);
+	if (result != SPI_OK_SELECT ||
 		SPI_processed != 1)
 		return pstrdup("it did not return one row");
 	typid = SPI_gettypeid(SPI_tuptable->tupdesc, 1);
@@ -155,7 +254,7 @@ check_run_one(Oid owner, const char *search_path, const char *predicate)
 		SetUserIdAndSecContext(owner, save_sec_context |
 							   SECURITY_LOCAL_USERID_CHANGE |
 							   SECURITY_RESTRICTED_OPERATION);
-		(void) set_config_option("search_path", search_path,
+		(void) set_config_option("search_path", check_run_search_path(search_path),
 								 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_LOCAL,
 								 true, 0, false);
 		(void) set_config_option("transaction_read_only", "on",
