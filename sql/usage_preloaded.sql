@@ -24,19 +24,24 @@ SELECT phase_retire('usage-plan', 'readings', 'legacy_unit');
 
 -- The extension reads its own tables without predicate locks: a
 -- SERIALIZABLE reader of an unguarded and of a guarded table (both looked
--- up for the first time since the plan changed) holds no SIReadLock on any
--- relation of schema phased_change.
+-- up for the first time since the plan changed), which then changes both
+-- as the guard allows, holds no SIReadLock on any relation of schema
+-- phased_change (usage_unloaded.sql: the same without preloading).
 CREATE TABLE unguarded_notes (id int, note text);
 BEGIN ISOLATION LEVEL SERIALIZABLE;
 SELECT count(*) FROM unguarded_notes;
 SELECT count(id) FROM invoices;				-- guarded, but no guarded column
+ALTER TABLE unguarded_notes ADD COLUMN author text;
+ALTER TABLE invoices ADD COLUMN currency text;
+CREATE TABLE serializable_scratch (id int);
+DROP TABLE serializable_scratch;
 SELECT count(*) AS phased_change_sireadlocks
 FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
 WHERE l.mode = 'SIReadLock' AND l.pid = pg_backend_pid()
   AND c.relnamespace = 'phased_change'::regnamespace;
 SELECT count(*) > 0 AS reader_holds_sireadlocks
 FROM pg_locks WHERE mode = 'SIReadLock' AND pid = pg_backend_pid();
-COMMIT;
+ROLLBACK;
 CREATE VIEW usage_now AS
 	SELECT "table", "column", reads, writes, last_role, last_application_name
 	FROM phased_change.column_usage WHERE plan = 'usage-plan' ORDER BY "table", "column";
