@@ -15,14 +15,15 @@
  * the applications in phased_change.untracked_applications (pg_dump by
  * default: a backup reads every column) are not counted.
  *
- * The table is sized by phased_change.max_tracked_columns, created with
- * a fixed size and never filled past it; when it is full, further objects
- * go uncounted, which usage_tracking() reports and the log says once.  The
+ * The table is sized by phased_change.max_tracked_columns, created with a
+ * fixed size and never filled past it; when it is full, further objects go
+ * uncounted, which usage_tracking() reports and the log says once.  The
  * counts of a plan's objects are dropped when its end commits (see
- * usage_forget).  As pg_stat_statements does, the counts are saved at a clean
- * shutdown and loaded at start; tracking_since says since when the evidence
- * is continuous, and a crash, an immediate shutdown or a run without the
- * library (detected through the last checkpoint's time) restarts it.
+ * usage_forget).  As pg_stat_statements does, the counts are saved at a
+ * clean shutdown and loaded at start; tracking_since says since when the
+ * evidence is continuous, and a crash, an immediate shutdown or a run
+ * without the library (detected through the last checkpoint's time)
+ * restarts it.
  *
  *-------------------------------------------------------------------------
  */
@@ -139,7 +140,7 @@ typedef struct UsageForget
 	int			nest_level;		/* of the subtransaction that asked */
 } UsageForget;
 
-static List *usage_forget_pending = NIL;	/* of UsageForget, in TopMemoryContext */
+static List *usage_forget_pending = NIL;	/* of UsageForget */
 
 static void usage_forget_at_commit(XactEvent event, void *arg);
 static void usage_forget_at_subcommit(SubXactEvent event, SubTransactionId mySubid,
