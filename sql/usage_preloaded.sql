@@ -157,7 +157,8 @@ DROP VIEW usage_now;
 -- rolled back (whole transaction, savepoint at any depth, an exception
 -- block, a prepared transaction rolled back here or from another session)
 -- keeps them, also through later commits; an end committed drops them, a
--- prepared one by the next plan end of the database.  Each case reads the
+-- prepared one (committed from any session) by the next plan end of the
+-- database.  Each case reads the
 -- column first, so that each shows whether that case kept its count.
 CREATE TABLE forget_me (id int, legacy_flag bool);
 CREATE TABLE forget_me_too (id int, legacy_code text);
@@ -227,7 +228,8 @@ ROLLBACK PREPARED 'forget_rollback_elsewhere';
 SELECT counted(:forget_id) AS kept_after_rollback_prepared_elsewhere;
 SELECT name, status FROM phased_change.plan WHERE name LIKE 'forget-plan%' ORDER BY name;
 
--- Ends that commit: through released savepoints, then a prepared end.
+-- Ends that commit: through released savepoints, then a prepared end
+-- committed from another session.
 BEGIN;
 SAVEPOINT s1;
 SAVEPOINT s2;
@@ -238,6 +240,7 @@ SELECT counted(:forget_id_2) AS kept_after_commit, counted(:forget_id) AS other_
 BEGIN;
 SELECT phase_abandon('forget-plan', 'prepared, then committed');
 PREPARE TRANSACTION 'forget_commit';
+\c -
 COMMIT PREPARED 'forget_commit';
 SELECT counted(:forget_id) AS kept_until_the_next_plan_end;
 SELECT phase_abandon('forget-plan-3', 'the next plan end sweeps');
