@@ -246,4 +246,26 @@ SELECT counted(:forget_id) AS kept_until_the_next_plan_end;
 SELECT phase_abandon('forget-plan-3', 'the next plan end sweeps');
 SELECT counted(:forget_id) AS kept_after_commit_prepared_and_sweep;
 SELECT name, status FROM phased_change.plan WHERE name LIKE 'forget-plan%' ORDER BY name;
+
+-- The same for a completion: rolled back to a savepoint it keeps the
+-- counts, committed it drops them.
+CREATE TABLE complete_me (id int, legacy_x int);
+SELECT phase_plan_create('complete-plan', NULL, '0');
+SELECT phase_retire('complete-plan', 'complete_me', 'legacy_x');
+SELECT o.object_id AS complete_id FROM phased_change.object o
+	JOIN phased_change.plan p ON p.plan_id = o.plan_id WHERE p.name = 'complete-plan' \gset
+SELECT count(legacy_x) FROM complete_me;
+SELECT phase_advance('complete-plan');
+SELECT phase_advance('complete-plan');
+SELECT phase_advance('complete-plan');
+ALTER TABLE complete_me DROP COLUMN legacy_x;
+BEGIN;
+SAVEPOINT s1;
+SELECT phase_advance('complete-plan');
+ROLLBACK TO SAVEPOINT s1;
+COMMIT;
+SELECT counted(:complete_id) AS kept_after_completion_rolled_back;
+SELECT phase_advance('complete-plan');
+SELECT counted(:complete_id) AS kept_after_completion;
+SELECT status FROM phased_change.plan WHERE name = 'complete-plan';
 DROP FUNCTION counted(bigint);
