@@ -15,10 +15,9 @@
  * scan with an MVCC snapshot of a table that is not a system catalog: a
  * SERIALIZABLE application would otherwise carry SIReadLocks on the
  * extension's tables for reading its own, and could be failed for a plan's
- * change.  A statement trigger on the plan
- * catalog invalidates the relcache entry of phased_change.plan on every
- * change; the relcache callback registered here then drops the whole cache,
- * in every backend.
+ * change.  A statement trigger on the plan catalog invalidates the relcache
+ * entry of phased_change.plan on every change; the relcache callback
+ * registered here then drops the whole cache, in every backend.
  *
  *-------------------------------------------------------------------------
  */
