@@ -21,6 +21,27 @@ SELECT phase_plan_create('usage-plan', NULL, '0');
 SELECT phase_retire('usage-plan', 'invoices', 'legacy_total');
 SELECT phase_introduce('usage-plan', 'invoices', 'total');
 SELECT phase_retire('usage-plan', 'readings', 'legacy_unit');
+
+-- The extension reads its own tables without predicate locks: a
+-- SERIALIZABLE reader of an unguarded and of a guarded table (both looked
+-- up for the first time since the plan changed), which then changes both
+-- as the guard allows, holds no SIReadLock on any relation of schema
+-- phased_change (usage_unloaded.sql: the same without preloading).
+CREATE TABLE unguarded_notes (id int, note text);
+BEGIN ISOLATION LEVEL SERIALIZABLE;
+SELECT count(*) FROM unguarded_notes;
+SELECT count(id) FROM invoices;				-- guarded, but no guarded column
+ALTER TABLE unguarded_notes ADD COLUMN author text;
+ALTER TABLE invoices ADD COLUMN currency text;
+CREATE TABLE serializable_scratch (id int);
+DROP TABLE serializable_scratch;
+SELECT count(*) AS phased_change_sireadlocks
+FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+WHERE l.mode = 'SIReadLock' AND l.pid = pg_backend_pid()
+  AND c.relnamespace = 'phased_change'::regnamespace;
+SELECT count(*) > 0 AS reader_holds_sireadlocks
+FROM pg_locks WHERE mode = 'SIReadLock' AND pid = pg_backend_pid();
+ROLLBACK;
 CREATE VIEW usage_now AS
 	SELECT "table", "column", reads, writes, last_role, last_application_name
 	FROM phased_change.column_usage WHERE plan = 'usage-plan' ORDER BY "table", "column";
@@ -131,3 +152,120 @@ FROM phased_change.history WHERE event = 'override' AND at >= :'test_start' ORDE
 SELECT phase_abandon('usage-plan', 'end of test');
 SELECT phase_abandon('kind-plan', 'end of test');
 DROP VIEW usage_now;
+
+-- An ended plan's counts are dropped only if its end commits: an abandon
+-- rolled back (whole transaction, savepoint at any depth, an exception
+-- block, a prepared transaction rolled back here or from another session)
+-- keeps them, also through later commits; an end committed drops them, a
+-- prepared one (committed from any session) by the next plan end of the
+-- database.  Each case reads the
+-- column first, so that each shows whether that case kept its count.
+CREATE TABLE forget_me (id int, legacy_flag bool);
+CREATE TABLE forget_me_too (id int, legacy_code text);
+SELECT phase_plan_create('forget-plan', NULL, '0');
+SELECT phase_retire('forget-plan', 'forget_me', 'legacy_flag');
+SELECT phase_plan_create('forget-plan-2', NULL, '0');
+SELECT phase_retire('forget-plan-2', 'forget_me_too', 'legacy_code');
+SELECT phase_plan_create('forget-plan-3', NULL, '0');
+SELECT o.object_id AS forget_id FROM phased_change.object o
+	JOIN phased_change.plan p ON p.plan_id = o.plan_id WHERE p.name = 'forget-plan' \gset
+SELECT o.object_id AS forget_id_2 FROM phased_change.object o
+	JOIN phased_change.plan p ON p.plan_id = o.plan_id WHERE p.name = 'forget-plan-2' \gset
+CREATE FUNCTION counted(object_id bigint) RETURNS boolean LANGUAGE sql
+	AS 'SELECT EXISTS (SELECT FROM phased_change.usage_of(object_id) WHERE reads > 0)';
+SELECT count(legacy_code) FROM forget_me_too;
+SELECT count(legacy_flag) FROM forget_me;
+BEGIN;
+SELECT phase_abandon('forget-plan', 'rolled back');
+ROLLBACK;
+SELECT counted(:forget_id) AS kept_after_rollback;
+
+SELECT count(legacy_flag) FROM forget_me;
+BEGIN;
+SAVEPOINT s1;
+SELECT phase_abandon('forget-plan', 'rolled back to a savepoint');
+ROLLBACK TO SAVEPOINT s1;
+COMMIT;
+SELECT counted(:forget_id) AS kept_after_savepoint_rollback;
+
+SELECT count(legacy_flag) FROM forget_me;
+BEGIN;
+SAVEPOINT outer_sp;
+SAVEPOINT inner_sp;
+SELECT phase_abandon('forget-plan', 'released, then rolled back');
+RELEASE SAVEPOINT inner_sp;
+SAVEPOINT third_sp;
+ROLLBACK TO SAVEPOINT outer_sp;
+COMMIT;
+SELECT counted(:forget_id) AS kept_after_nested_rollback;
+
+SELECT count(legacy_flag) FROM forget_me;
+DO $$
+BEGIN
+	BEGIN
+		PERFORM phase_abandon('forget-plan', 'in an exception block');
+		RAISE EXCEPTION 'undo it';
+	EXCEPTION WHEN raise_exception THEN
+		NULL;
+	END;
+END
+$$;
+SELECT counted(:forget_id) AS kept_after_exception_block;
+
+SELECT count(legacy_flag) FROM forget_me;
+BEGIN;
+SELECT phase_abandon('forget-plan', 'prepared, then rolled back here');
+PREPARE TRANSACTION 'forget_rollback_here';
+ROLLBACK PREPARED 'forget_rollback_here';
+SELECT counted(:forget_id) AS kept_after_rollback_prepared;
+
+SELECT count(legacy_flag) FROM forget_me;
+BEGIN;
+SELECT phase_abandon('forget-plan', 'prepared, then rolled back elsewhere');
+PREPARE TRANSACTION 'forget_rollback_elsewhere';
+\c -
+ROLLBACK PREPARED 'forget_rollback_elsewhere';
+SELECT counted(:forget_id) AS kept_after_rollback_prepared_elsewhere;
+SELECT name, status FROM phased_change.plan WHERE name LIKE 'forget-plan%' ORDER BY name;
+
+-- Ends that commit: through released savepoints, then a prepared end
+-- committed from another session.
+BEGIN;
+SAVEPOINT s1;
+SAVEPOINT s2;
+SELECT phase_abandon('forget-plan-2', 'committed');
+RELEASE SAVEPOINT s1;
+COMMIT;
+SELECT counted(:forget_id_2) AS kept_after_commit, counted(:forget_id) AS other_plan_kept;
+BEGIN;
+SELECT phase_abandon('forget-plan', 'prepared, then committed');
+PREPARE TRANSACTION 'forget_commit';
+\c -
+COMMIT PREPARED 'forget_commit';
+SELECT counted(:forget_id) AS kept_until_the_next_plan_end;
+SELECT phase_abandon('forget-plan-3', 'the next plan end sweeps');
+SELECT counted(:forget_id) AS kept_after_commit_prepared_and_sweep;
+SELECT name, status FROM phased_change.plan WHERE name LIKE 'forget-plan%' ORDER BY name;
+
+-- The same for a completion: rolled back to a savepoint it keeps the
+-- counts, committed it drops them.
+CREATE TABLE complete_me (id int, legacy_x int);
+SELECT phase_plan_create('complete-plan', NULL, '0');
+SELECT phase_retire('complete-plan', 'complete_me', 'legacy_x');
+SELECT o.object_id AS complete_id FROM phased_change.object o
+	JOIN phased_change.plan p ON p.plan_id = o.plan_id WHERE p.name = 'complete-plan' \gset
+SELECT count(legacy_x) FROM complete_me;
+SELECT phase_advance('complete-plan');
+SELECT phase_advance('complete-plan');
+SELECT phase_advance('complete-plan');
+ALTER TABLE complete_me DROP COLUMN legacy_x;
+BEGIN;
+SAVEPOINT s1;
+SELECT phase_advance('complete-plan');
+ROLLBACK TO SAVEPOINT s1;
+COMMIT;
+SELECT counted(:complete_id) AS kept_after_completion_rolled_back;
+SELECT phase_advance('complete-plan');
+SELECT counted(:complete_id) AS kept_after_completion;
+SELECT status FROM phased_change.plan WHERE name = 'complete-plan';
+DROP FUNCTION counted(bigint);

@@ -8,11 +8,16 @@
  * phased_change.object on (rel, col) and a primary-key probe of
  * phased_change.plan per row found, so the cost of a lookup does not grow
  * with the number of plans; relations found unguarded are cached too.  The
- * scans use the latest snapshot, so that a plan committed after the
- * transaction's snapshot still guards.  A statement trigger on the plan
- * catalog invalidates the relcache entry of phased_change.plan on every
- * change; the relcache callback registered here then drops the whole cache,
- * in every backend.
+ * rows are those visible to the latest snapshot, so that a plan committed
+ * after the transaction's snapshot still guards; but the scans themselves
+ * run with SnapshotAny and test each row against that snapshot afterwards
+ * (guard_scan_next), because PostgreSQL takes predicate locks for every
+ * scan with an MVCC snapshot of a table that is not a system catalog: a
+ * SERIALIZABLE application would otherwise carry SIReadLocks on the
+ * extension's tables for reading its own, and could be failed for a plan's
+ * change.  A statement trigger on the plan catalog invalidates the relcache
+ * entry of phased_change.plan on every change; the relcache callback
+ * registered here then drops the whole cache, in every backend.
  *
  *-------------------------------------------------------------------------
  */
@@ -21,6 +26,7 @@
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
+#include "access/tableam.h"
 #include "catalog/namespace.h"
 #include "commands/trigger.h"
 #include "utils/builtins.h"
@@ -152,6 +158,28 @@ guard_attr(Relation rel, HeapTuple tuple, const char *attname, bool *isnull)
 }
 
 /*
+ * guard_scan_next
+ *		The next row of a scan begun with SnapshotAny that "snapshot" sees,
+ *		or NULL.  SnapshotAny returns every version of a row, and takes no
+ *		predicate lock (SerializationNeededForRead is false for any snapshot
+ *		that is not MVCC); the test against the MVCC snapshot takes none
+ *		either, so the caller sees exactly what a scan with that snapshot
+ *		would have, without leaving SIReadLocks in the transaction.
+ */
+static HeapTuple
+guard_scan_next(SysScanDesc scan, Snapshot snapshot)
+{
+	HeapTuple	tuple;
+
+	while ((tuple = systable_getnext(scan)) != NULL)
+	{
+		if (table_tuple_satisfies_snapshot(scan->heap_rel, scan->slot, snapshot))
+			return tuple;
+	}
+	return NULL;
+}
+
+/*
  * guard_plan_fetch
  *		Fill in the plan of an entry; false when the plan is not active.
  */
@@ -167,8 +195,8 @@ guard_plan_fetch(Relation planrel, Snapshot snapshot, GuardEntry *entry)
 	/* systable_beginscan takes heap attribute numbers */
 	ScanKeyInit(&key, get_attnum(guard_catalog.plan_relid, "plan_id"),
 				BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(entry->plan_id));
-	scan = systable_beginscan(planrel, guard_catalog.plan_pkey, true, snapshot, 1, &key);
-	tuple = systable_getnext(scan);
+	scan = systable_beginscan(planrel, guard_catalog.plan_pkey, true, SnapshotAny, 1, &key);
+	tuple = guard_scan_next(scan, snapshot);
 	if (HeapTupleIsValid(tuple))
 	{
 		char	   *status = TextDatumGetCString(guard_attr(planrel, tuple, "status", &isnull));
@@ -221,8 +249,8 @@ guard_cache_load(Oid relid)
 	ScanKeyInit(&key, get_attnum(guard_catalog.object_relid, "rel"),
 				BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(relid));
 	scan = systable_beginscan(objrel, guard_catalog.object_rel_col_idx, true,
-							  snapshot, 1, &key);
-	while ((tuple = systable_getnext(scan)) != NULL)
+							  SnapshotAny, 1, &key);
+	while ((tuple = guard_scan_next(scan, snapshot)) != NULL)
 	{
 		GuardEntry *entry = palloc0(sizeof(GuardEntry));
 		bool		isnull;

@@ -75,20 +75,38 @@ plan_open(const char *name, const Caller *caller, CatalogSession *session, PlanR
 
 /*
  * plan_forget_usage
- *		An ended plan guards nothing: drop its objects' usage counts.
+ *		An ended plan guards nothing: drop the usage counts of its objects,
+ *		and of any other counted object of the database whose plan has ended
+ *		(a plan ended by a prepared transaction is not forgotten when it
+ *		commits: usage.c).  Only objects seen to belong to an ended plan are
+ *		dropped, never one this transaction cannot see; usage.c drops them
+ *		when the transaction commits.
  */
 static void
-plan_forget_usage(const PlanRow *plan)
+plan_forget_usage(void)
 {
-	Oid			argtypes[1] = {INT8OID};
-	Datum		values[1] = {Int64GetDatum(plan->plan_id)};
+	List	   *counted = usage_counted_objects();
+	Datum	   *ids;
+	Oid			argtypes[1] = {INT8ARRAYOID};
+	Datum		values[1];
 	bool		isnull;
+	int			i = 0;
+	ListCell   *lc;
 
-	if (SPI_execute_with_args("SELECT object_id FROM phased_change.object WHERE plan_id = $1",
+	if (counted == NIL)
+		return;
+	ids = palloc(sizeof(Datum) * list_length(counted));
+	foreach(lc, counted)
+		ids[i++] = Int64GetDatum(*(int64 *) lfirst(lc));
+	values[0] = PointerGetDatum(construct_array_builtin(ids, i, INT8OID));
+	if (SPI_execute_with_args("SELECT o.object_id FROM phased_change.object o"
+							  " JOIN phased_change.plan p ON p.plan_id OPERATOR(pg_catalog.=) o.plan_id"
+							  " WHERE o.object_id OPERATOR(pg_catalog.=) ANY ($1)"
+							  " AND p.status OPERATOR(pg_catalog.<>) 'active'",
 							  1, argtypes, values, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read objects of change plan \"%s\"", plan->name);
-	for (uint64 i = 0; i < SPI_processed; i++)
-		usage_forget(DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+		elog(ERROR, "could not read the objects of ended change plans");
+	for (uint64 row = 0; row < SPI_processed; row++)
+		usage_forget(DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[row],
 												 SPI_tuptable->tupdesc, 1, &isnull)));
 }
 
@@ -115,7 +133,7 @@ plan_set_phase(const PlanRow *plan, Phase phase, const char *status)
 							  4, argtypes, values, NULL, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "could not update change plan \"%s\"", plan->name);
 	if (strcmp(status, "active") != 0)
-		plan_forget_usage(plan);
+		plan_forget_usage();
 }
 
 /*

@@ -15,12 +15,15 @@
  * the applications in phased_change.untracked_applications (pg_dump by
  * default: a backup reads every column) are not counted.
  *
- * The table is sized by phased_change.max_tracked_columns; when it is full,
- * further objects go uncounted, which usage_tracking() reports and the log
- * says once.  As pg_stat_statements does, the counts are saved at a clean
- * shutdown and loaded at start; tracking_since says since when the evidence
- * is continuous, and a crash, an immediate shutdown or a run without the
- * library (detected through the last checkpoint's time) restarts it.
+ * The table is sized by phased_change.max_tracked_columns, created with a
+ * fixed size and never filled past it; when it is full, further objects go
+ * uncounted, which usage_tracking() reports and the log says once.  The
+ * counts of a plan's objects are dropped when its end commits (see
+ * usage_forget).  As pg_stat_statements does, the counts are saved at a
+ * clean shutdown and loaded at start; tracking_since says since when the
+ * evidence is continuous, and a crash, an immediate shutdown or a run
+ * without the library (detected through the last checkpoint's time)
+ * restarts it.
  *
  *-------------------------------------------------------------------------
  */
@@ -130,9 +133,18 @@ static MemoryContext tracked_context = NULL;
 static uint64 tracked_generation = 0;
 static bool usage_suspended = false;
 
-static List *usage_forget_pending = NIL;	/* object_ids, forgotten at commit */
+/* An object whose counts are dropped if the transaction commits. */
+typedef struct UsageForget
+{
+	int64		object_id;
+	int			nest_level;		/* of the subtransaction that asked */
+} UsageForget;
+
+static List *usage_forget_pending = NIL;	/* of UsageForget */
 
 static void usage_forget_at_commit(XactEvent event, void *arg);
+static void usage_forget_at_subcommit(SubXactEvent event, SubTransactionId mySubid,
+									  SubTransactionId parentSubid, void *arg);
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
@@ -280,8 +292,12 @@ usage_load(void)
 
 		for (int i = 0; i < header.count && fread(&saved, sizeof(saved), 1, file) == 1; i++)
 		{
-			UsageEntry *entry = hash_search(usage_hash, &saved.key, HASH_ENTER_NULL, NULL);
+			UsageEntry *entry;
 
+			/* saved with a larger max_tracked_columns: keep what fits */
+			if (hash_get_num_entries(usage_hash) >= usage_max_tracked)
+				break;
+			entry = hash_search(usage_hash, &saved.key, HASH_ENTER_NULL, NULL);
 			if (entry == NULL)
 				break;
 			memcpy(entry, &saved, sizeof(UsageEntry));
@@ -314,7 +330,8 @@ usage_shmem_startup(void)
 	ctl.keysize = sizeof(UsageKey);
 	ctl.entrysize = sizeof(UsageEntry);
 	usage_hash = ShmemInitHash("phased_change usage hash", usage_max_tracked,
-							   usage_max_tracked, &ctl, HASH_ELEM | HASH_BLOBS);
+							   usage_max_tracked, &ctl,
+							   HASH_ELEM | HASH_BLOBS | HASH_FIXED_SIZE);
 	LWLockRelease(AddinShmemInitLock);
 
 	if (!IsUnderPostmaster)
@@ -452,7 +469,9 @@ usage_count(int64 object_id, bool read, bool write)
 
 		LWLockRelease(usage_shared->lock);
 		LWLockAcquire(usage_shared->lock, LW_EXCLUSIVE);
-		entry = hash_search(usage_hash, &key, HASH_ENTER_NULL, &found);
+		entry = hash_search(usage_hash, &key, HASH_FIND, &found);
+		if (entry == NULL && hash_get_num_entries(usage_hash) < usage_max_tracked)
+			entry = hash_search(usage_hash, &key, HASH_ENTER_NULL, &found);
 		if (entry == NULL)
 		{
 			bool		report = !usage_shared->full_reported;
@@ -630,6 +649,7 @@ usage_install_hooks(void)
 	prev_ExecutorStart_hook = ExecutorStart_hook;
 	ExecutorStart_hook = usage_executor_start;
 	RegisterXactCallback(usage_forget_at_commit, NULL);
+	RegisterSubXactCallback(usage_forget_at_subcommit, NULL);
 }
 
 /*
@@ -789,24 +809,110 @@ usage_of(PG_FUNCTION_ARGS)
 }
 
 /*
- * usage_forget / usage_forget_at_commit
- *		Drop the counts of the objects of a plan that has ended, so that
- *		finished plans do not fill the table; only once the transaction that
- *		ended the plan commits, so that a rolled-back end loses no evidence.
+ * usage_counted_objects
+ *		The object_ids of this database that have counts, for the caller to
+ *		find those whose plan has ended (plan.c): a plan ended by a prepared
+ *		transaction is forgotten only by the next plan end that sees it.
+ *		Empty when not preloaded.
+ */
+List *
+usage_counted_objects(void)
+{
+	HASH_SEQ_STATUS status;
+	UsageEntry *entry;
+	List	   *objects = NIL;
+
+	if (usage_shared == NULL)
+		return NIL;
+	LWLockAcquire(usage_shared->lock, LW_SHARED);
+	hash_seq_init(&status, usage_hash);
+	while ((entry = hash_seq_search(&status)) != NULL)
+	{
+		if (entry->key.dbid == MyDatabaseId)
+		{
+			int64	   *object_id = palloc(sizeof(int64));
+
+			*object_id = entry->key.object_id;
+			objects = lappend(objects, object_id);
+		}
+	}
+	LWLockRelease(usage_shared->lock);
+	return objects;
+}
+
+/*
+ * usage_forget
+ *		Drop the counts of an object whose plan has ended, so that finished
+ *		plans do not fill the table; only once the transaction that ended the
+ *		plan commits, so that a rolled-back end loses no evidence.  Each
+ *		request is kept with its subtransaction: rolling that back (ROLLBACK
+ *		TO SAVEPOINT, an exception block) withdraws it, committing it hands it
+ *		to the parent.  PREPARE TRANSACTION withdraws every request, since
+ *		the outcome is decided later and possibly by another session; the
+ *		next plan end of the database that sees the plan ended drops them
+ *		(plan.c asks for every counted object whose plan has ended).
  */
 void
 usage_forget(int64 object_id)
 {
 	MemoryContext oldcontext;
+	UsageForget *forget;
 
 	if (usage_shared == NULL)
 		return;
 	oldcontext = MemoryContextSwitchTo(TopMemoryContext);
-	usage_forget_pending = lappend(usage_forget_pending,
-								   memcpy(palloc(sizeof(int64)), &object_id, sizeof(int64)));
+	forget = palloc(sizeof(UsageForget));
+	forget->object_id = object_id;
+	forget->nest_level = GetCurrentTransactionNestLevel();
+	usage_forget_pending = lappend(usage_forget_pending, forget);
 	MemoryContextSwitchTo(oldcontext);
 }
 
+/*
+ * usage_forget_at_subcommit
+ *		SubXactCallback: an aborted subtransaction withdraws its requests
+ *		(and those of its committed children, already handed to it); a
+ *		committed one hands them to its parent.
+ */
+static void
+usage_forget_at_subcommit(SubXactEvent event, SubTransactionId mySubid,
+						  SubTransactionId parentSubid, void *arg)
+{
+	int			level = GetCurrentTransactionNestLevel();
+	ListCell   *lc;
+
+	if (usage_forget_pending == NIL)
+		return;
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+	{
+		foreach(lc, usage_forget_pending)
+		{
+			UsageForget *forget = lfirst(lc);
+
+			if (forget->nest_level >= level)
+			{
+				usage_forget_pending = foreach_delete_current(usage_forget_pending, lc);
+				pfree(forget);
+			}
+		}
+	}
+	else if (event == SUBXACT_EVENT_COMMIT_SUB)
+	{
+		foreach(lc, usage_forget_pending)
+		{
+			UsageForget *forget = lfirst(lc);
+
+			if (forget->nest_level >= level)
+				forget->nest_level = level - 1;
+		}
+	}
+}
+
+/*
+ * usage_forget_at_commit
+ *		XactCallback: drop the counts when the transaction commits; withdraw
+ *		the requests when it aborts or is prepared.
+ */
 static void
 usage_forget_at_commit(XactEvent event, void *arg)
 {
@@ -823,12 +929,13 @@ usage_forget_at_commit(XactEvent event, void *arg)
 
 			memset(&key, 0, sizeof(key));
 			key.dbid = MyDatabaseId;
-			key.object_id = *(int64 *) lfirst(lc);
+			key.object_id = ((UsageForget *) lfirst(lc))->object_id;
 			hash_search(usage_hash, &key, HASH_REMOVE, NULL);
 		}
 		LWLockRelease(usage_shared->lock);
 	}
-	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT)
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
+		event == XACT_EVENT_PREPARE)
 	{
 		list_free_deep(usage_forget_pending);
 		usage_forget_pending = NIL;
