@@ -75,6 +75,7 @@ SELECT phase_advance('op-plan');
 RESET ROLE;
 
 -- The auditor reads every view and changes nothing.
+SELECT phased_change.recorder_wait();
 SET ROLE regress_auditor;
 SELECT plan, phase, status FROM phased_change.progress WHERE plan = 'op-plan';
 SELECT event, from_phase, to_phase, role FROM phased_change.history

@@ -147,7 +147,7 @@ history_preserve(const int64 *event_ids, int count)
 	if (SPI_execute_with_args("SELECT pg_catalog.jsonb_agg(e ORDER BY e.event_id)::pg_catalog.text"
 							  " FROM phased_change.event_log e"
 							  " WHERE e.event_id = ANY ($1)",
-							  1, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
+							  1, argtypes, values, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read events to preserve");
 	rows = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 	if (rows == NULL)
