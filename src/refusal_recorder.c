@@ -183,6 +183,16 @@ recorder_read_file(const char *path)
 }
 
 /*
+ * recorder_name_cmp
+ *		Order spool file names, which sort in the order records were made.
+ */
+static int
+recorder_name_cmp(const ListCell *a, const ListCell *b)
+{
+	return strcmp(lfirst(a), lfirst(b));
+}
+
+/*
  * recorder_list_spool
  *		The spooled records of a directory (file names, oldest first), at
  *		most max of them (0: all); *count gets how many there are in all.
@@ -212,7 +222,7 @@ recorder_list_spool(const char *dir, int max, int64 *count)
 		names = lappend(names, pstrdup(de->d_name));
 	}
 	FreeDir(d);
-	list_sort(names, (list_sort_comparator) pg_qsort_strcmp);
+	list_sort(names, recorder_name_cmp);
 	if (max > 0 && list_length(names) > max)
 		names = list_truncate(names, max);
 	*count = n;
@@ -317,8 +327,8 @@ recorder_keep(const char *rows_json)
 		return;
 
 	/* The name sorts in the order records were made, and is unique. */
-	name = psprintf("%s/%016" INT64_MODIFIER "X-%08X-%08X" RECORDER_SUFFIX, dir,
-					(int64) GetCurrentTimestamp(), (uint32) MyProcPid,
+	name = psprintf("%s/%016llX-%08X-%08X" RECORDER_SUFFIX, dir,
+					(unsigned long long) GetCurrentTimestamp(), (uint32) MyProcPid,
 					recorder_file_counter++);
 	tmp = psprintf("%s.tmp", name);
 	if (!recorder_write_file(tmp, rows_json, true, WARNING))
@@ -385,7 +395,8 @@ recorder_kick(void)
 /*
  * recorder_error_passes
  *		Whether an error is one a later attempt may not meet: a lock or
- *		statement timeout, a serialization failure or deadlock, a shortage.
+ *		statement timeout, a serialization failure or deadlock, a shortage
+ *		of memory or disk.
  */
 static bool
 recorder_error_passes(const ErrorData *edata)
@@ -393,8 +404,7 @@ recorder_error_passes(const ErrorData *edata)
 	return edata->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE ||
 		edata->sqlerrcode == ERRCODE_QUERY_CANCELED ||
 		ERRCODE_TO_CATEGORY(edata->sqlerrcode) == ERRCODE_TRANSACTION_ROLLBACK ||
-		ERRCODE_TO_CATEGORY(edata->sqlerrcode) == ERRCODE_INSUFFICIENT_RESOURCES ||
-		ERRCODE_TO_CATEGORY(edata->sqlerrcode) == ERRCODE_PROGRAM_LIMIT_EXCEEDED;
+		ERRCODE_TO_CATEGORY(edata->sqlerrcode) == ERRCODE_INSUFFICIENT_RESOURCES;
 }
 
 /*

@@ -23,9 +23,7 @@
 #      (SQLSTATE 55000), not a write error, and it is recorded.  Loaded on
 #      demand the guard lives in event triggers, which PostgreSQL does not
 #      reach in a read-only transaction: the statement gets PostgreSQL's
-#      own read-only error and there is no refusal to record;
-#  (g) preloaded, on a hot standby a refused DROP is the refusal, its
-#      record stays spooled, and the promoted standby records it once.
+#      own read-only error and there is no refusal to record.
 
 use strict;
 use warnings;
@@ -51,7 +49,7 @@ sub run_mode
 	my $mode = $preload ? 'preloaded' : 'loaded on demand';
 	my $node = PostgreSQL::Test::Cluster->new($preload ? 'recorder_preload' : 'recorder');
 
-	$node->init(allows_streaming => 1);
+	$node->init;
 	$node->append_conf('postgresql.conf', q{
 max_worker_processes = 8
 max_parallel_workers = 8
@@ -217,32 +215,6 @@ EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT count(*) FROM big;
 		is($node->safe_psql('postgres', q{SELECT phased_change.recorder_wait()}),
 			't', "$mode: nothing waits in the spool");
 		is(refusals_recorded($node), $before, "$mode: ... and there is no refusal to record");
-	}
-
-	# (g) Preloaded, on a hot standby: the refusal, spooled until promotion.
-	if ($preload)
-	{
-		$node->backup('backup');
-		my $standby = PostgreSQL::Test::Cluster->new('recorder_standby');
-		$standby->init_from_backup($node, 'backup', has_streaming => 1);
-		$standby->start;
-		$node->wait_for_catchup($standby);
-		$before = refusals_recorded($standby);
-		($ret, $stdout, $stderr) = $standby->psql('postgres',
-			"\\set VERBOSITY verbose\n$drop;");
-		like($stderr,
-			qr/ERROR:  55000: cannot drop column "legacy_categories" of table "user_profile"/,
-			"$mode: on a hot standby the refusal is the refusal");
-		unlike($stderr, qr/WARNING|read-only/, "$mode: ... with no write error");
-		is($standby->safe_psql('postgres', q{SELECT pending FROM phased_change.recorder}),
-			'1', "$mode: on a hot standby the record stays spooled");
-		$standby->promote;
-		ok($standby->poll_query_until('postgres',
-				q{SELECT pending = 0 FROM phased_change.recorder}),
-			"$mode: once promoted, the launcher records the spooled refusal");
-		is(refusals_recorded($standby), $before + 1,
-			"$mode: ... once");
-		$standby->stop;
 	}
 
 	$node->stop;
