@@ -10,7 +10,8 @@
  * exactly one transition.  What stands in the way of advancing is read from
  * the phased_change.progress view after a fresh verification has been
  * recorded, so the view and phase_advance always agree; a refusal is
- * preserved in the history although its transaction rolls back.
+ * handed to the refusal recorder, so it reaches the history although its
+ * transaction rolls back.
  *
  *-------------------------------------------------------------------------
  */
