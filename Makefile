@@ -7,7 +7,7 @@ OBJS = \
 	src/module.o \
 	src/catalog.o \
 	src/history.o \
-	src/preserve.o \
+	src/refusal_recorder.o \
 	src/checks.o \
 	src/objects.o \
 	src/plan.o \

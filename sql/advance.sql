@@ -21,6 +21,7 @@ SELECT phase_advance('adv');
 
 -- In migrate the checks fail: refused, and the attempt is recorded.
 SELECT phase_advance('adv');
+SELECT phased_change.recorder_wait();
 SELECT event, from_phase, checks_ok, detail -> 'blockers' AS blockers
 FROM phased_change.history WHERE plan = 'adv' AND event IN ('verify_failed', 'advance_refused')
 ORDER BY event_id;
@@ -62,6 +63,7 @@ SELECT phase_advance('adv');
 
 -- The audit trail: who moved the plan, from where to where, how long it
 -- stayed, which checks held.
+SELECT phased_change.recorder_wait();
 SELECT event, from_phase, to_phase, time_in_phase IS NOT NULL AS timed,
 	   actor = session_user AS actor_ok, detail -> 'checks' AS checks
 FROM phased_change.history

@@ -251,8 +251,10 @@ SELECT n.nspname FROM pg_namespace n WHERE n.nspname LIKE 'bp%' ORDER BY 1;
 SELECT plan, status, phase FROM phased_change.progress WHERE plan = 'bypass-plan';
 -- (actor is the session user, role the current user: the caller's attempts
 -- through the SECURITY DEFINER function ran as the owner.)
+SELECT phased_change.recorder_wait();
 SELECT actor, role, count(*) AS refusals_recorded FROM phased_change.blocked_ddl
 WHERE plan = 'bypass-plan' GROUP BY actor, role ORDER BY actor, role;
+SELECT phased_change.recorder_wait();
 SELECT event, count(*) FROM phased_change.history WHERE plan = 'bypass-plan'
 GROUP BY event ORDER BY event;
 

@@ -26,6 +26,7 @@ SELECT phase_check_add('checks-plan', 'migrate', 'no empty stock', $$NOT EXISTS 
 
 -- Bad predicates and arguments: refused, nothing recorded.
 RESET ROLE;
+SELECT phased_change.recorder_wait();
 SELECT count(*) AS events_before FROM phased_change.history \gset
 SET ROLE regress_checks_owner;
 SELECT phase_check_add('checks-plan', 'expand', 'broken', 'EXISTS (SELECT 1 FROM');
@@ -42,6 +43,7 @@ SELECT phase_check_add('checks-plan', 'soak', 'wrong phase', 'true');
 SELECT phase_check_add('checks-plan', 'expand', 'stock exists', 'true');
 SELECT phase_check_add('no-such-plan', 'expand', 'x', 'true');
 RESET ROLE;
+SELECT phased_change.recorder_wait();
 SELECT count(*) = :events_before AS nothing_recorded FROM phased_change.history;
 SET ROLE regress_checks_owner;
 
@@ -61,6 +63,7 @@ RESET ROLE;
 -- still run as the owner, with the owner's search_path, and cannot write.
 SET search_path = public;
 SELECT phase_verify('checks-plan');
+SELECT phased_change.recorder_wait();
 SELECT r.name, r.ok, r.error
 FROM phased_change.history h,
 	 jsonb_to_recordset(h.detail -> 'checks') AS r(name text, ok boolean, error text)
@@ -81,6 +84,7 @@ SELECT next_step FROM phased_change.progress WHERE plan = $$it's "quoted"; DROP 
 SET ROLE regress_checks_owner;
 SELECT phase_advance($$it's "quoted"; DROP TABLE x; --$$);
 RESET ROLE;
+SELECT phased_change.recorder_wait();
 SELECT plan, event, detail ->> 'check' AS check_name FROM phased_change.history
 WHERE plan LIKE 'it''s%' ORDER BY event_id;
 RESET search_path;

@@ -193,6 +193,7 @@ SET ROLE regress_guard_stranger;
 ALTER TABLE depot.crates DROP COLUMN legacy_label;
 DROP TABLE depot.crates;
 RESET ROLE;
+SELECT phased_change.recorder_wait();
 SELECT count(*) AS stranger_records FROM phased_change.blocked_ddl
 WHERE role = 'regress_guard_stranger';
 REVOKE USAGE ON SCHEMA depot FROM regress_guard_stranger;
@@ -206,6 +207,7 @@ DROP SCHEMA public CASCADE;
 \set VERBOSITY default
 
 -- Every refusal is recorded, and survives the rollback of its statement.
+SELECT phased_change.recorder_wait();
 SELECT plan, object, statement, actor = session_user AS actor_ok
 FROM phased_change.blocked_ddl ORDER BY at, object, statement;
 

@@ -318,6 +318,7 @@ FROM hostile_call WHERE NOT accepted;
 -- Every accepted plan name, description, check name, predicate and column
 -- round-trips exactly, in the catalog and in the history; refused calls
 -- left no trace.
+SELECT phased_change.recorder_wait();
 SELECT count(*) AS plans_accepted,
 	   count(*) FILTER (WHERE c.plan ~ '^\s*$') AS blank_names_accepted,
 	   count(*) FILTER (WHERE length(c.plan) >= 10000) AS long_names_accepted,

@@ -20,10 +20,12 @@ SELECT phase_retire('objects-plan', 'legacy_profile');
 SELECT phase_retire('objects-plan', 'measurements', 'reading');
 SELECT plan, object_type, object, role, exists, may_drop
 FROM phased_change.guarded_objects ORDER BY object;
+SELECT phased_change.recorder_wait();
 SELECT event, detail FROM phased_change.history
 WHERE plan = 'objects-plan' AND event IN ('retired', 'introduced') ORDER BY event_id;
 
 -- Bad input: refused, nothing recorded.
+SELECT phased_change.recorder_wait();
 SELECT count(*) AS events_before FROM phased_change.history \gset
 SELECT phase_retire('objects-plan', 'account', 'no_such_column');
 SELECT phase_retire('objects-plan', 'account', 'ctid');
@@ -39,6 +41,7 @@ SELECT phase_retire('objects-plan', 'account_pkey');
 SELECT phase_retire('objects-plan', 'account', 'legacy_categories');
 SELECT phase_introduce('objects-plan', 'account', 'legacy_categories');
 SELECT phase_retire('objects-plan', 'account');
+SELECT phased_change.recorder_wait();
 SELECT count(*) = :events_before AS nothing_recorded FROM phased_change.history;
 
 -- Another active plan cannot guard the same objects, nor their table.

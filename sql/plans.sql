@@ -46,11 +46,13 @@ SELECT phase_plan_create('first-plan');
 SELECT phase_plan_create('second-plan', 'with a description', '2 hours');
 SELECT plan, description, status, phase, phase_number, soak, checks_total, ready
 FROM phased_change.progress ORDER BY plan;
+SELECT phased_change.recorder_wait();
 SELECT plan, event, from_phase, to_phase, actor = session_user AS actor_ok,
 	   role = current_user AS role_ok, detail
 FROM phased_change.history ORDER BY event_id;
 
 -- Bad input: each of these is refused and leaves no trace.
+SELECT phased_change.recorder_wait();
 SELECT count(*) AS events_before FROM phased_change.history \gset
 SELECT phase_plan_create('first-plan');
 SELECT phase_plan_create('');
@@ -72,6 +74,7 @@ SELECT phase_soak_set('first-plan', 'cleanup', '1 hour');
 SELECT phase_soak_set('first-plan', 'migrate', '-1 hour');
 SELECT phase_soak_set('first-plan', 'migrate', NULL);
 SELECT phase_rollback('first-plan');
+SELECT phased_change.recorder_wait();
 SELECT count(*) = :events_before AS nothing_recorded FROM phased_change.history;
 SELECT count(*) AS plans FROM phased_change.plan;
 
@@ -104,6 +107,7 @@ SELECT phase_rollback('first-plan');
 SELECT phase_abandon('first-plan', 'again');
 SELECT phase_soak_set('first-plan', 'expand', '1 hour');
 
+SELECT phased_change.recorder_wait();
 SELECT plan, event, from_phase, to_phase, time_in_phase IS NOT NULL AS timed, detail
 FROM phased_change.history WHERE event IN ('rolled_back', 'abandoned', 'advanced', 'soak_set')
 ORDER BY event_id;

@@ -13,16 +13,16 @@ CREATE ROLE regress_auditor;
 -- The grants shown in the README.
 GRANT USAGE ON SCHEMA phased_change TO regress_operator, regress_other_operator, regress_auditor;
 GRANT SELECT ON phased_change.progress, phased_change.history, phased_change.guarded_objects,
-	phased_change.blocked_ddl, phased_change.column_usage
+	phased_change.blocked_ddl, phased_change.column_usage, phased_change.recorder
 	TO regress_operator, regress_other_operator, regress_auditor;
 GRANT EXECUTE ON FUNCTION phased_change.usage_tracking(), phased_change.usage_counts(),
-	phased_change.usage_of(bigint)
+	phased_change.usage_of(bigint), phased_change.recorder_status()
 	TO regress_operator, regress_other_operator, regress_auditor;
 GRANT EXECUTE ON FUNCTION
 	phase_plan_create(text, text, interval), phase_retire(text, regclass, name),
 	phase_introduce(text, regclass, name), phase_check_add(text, text, text, text),
 	phase_soak_set(text, text, interval), phase_advance(text), phase_rollback(text, text),
-	phase_verify(text), phase_abandon(text, text)
+	phase_verify(text), phase_abandon(text, text), phased_change.recorder_wait(interval)
 	TO regress_operator, regress_other_operator;
 
 CREATE TABLE op_table (id int, old_col int);
@@ -75,6 +75,7 @@ SELECT phase_advance('op-plan');
 RESET ROLE;
 
 -- The auditor reads every view and changes nothing.
+SELECT phased_change.recorder_wait();
 SET ROLE regress_auditor;
 SELECT plan, phase, status FROM phased_change.progress WHERE plan = 'op-plan';
 SELECT event, from_phase, to_phase, role FROM phased_change.history
@@ -82,6 +83,8 @@ WHERE plan = 'op-plan' ORDER BY event_id;
 SELECT plan, object, role FROM phased_change.guarded_objects WHERE plan = 'op-plan';
 SELECT plan, "column", role FROM phased_change.column_usage WHERE plan = 'op-plan';
 SELECT count(*) FROM phased_change.blocked_ddl WHERE plan = 'op-plan';
+SELECT pending, unrecorded FROM phased_change.recorder;
+SELECT phased_change.recorder_wait();
 SELECT phase_advance('op-plan');
 SELECT * FROM phased_change.plan;
 RESET ROLE;

@@ -19,8 +19,10 @@ SET phased_change.unplanned_ddl = block;
 ALTER TABLE ledger DROP COLUMN extra;
 ALTER TABLE ledger RENAME TO journal;
 DROP TABLE ledger;
+SELECT phased_change.recorder_wait();
 SELECT plan, object, statement FROM phased_change.blocked_ddl
 WHERE object LIKE 'public.ledger%' ORDER BY at;
+SELECT phased_change.recorder_wait();
 SELECT event, plan, detail ->> 'reason' AS reason FROM phased_change.history
 WHERE detail ->> 'object' LIKE 'public.ledger%' ORDER BY event_id;
 
@@ -71,6 +73,7 @@ ALTER TABLE ledger DROP COLUMN memo;
 RESET SESSION AUTHORIZATION;
 ALTER TABLE ledger DROP COLUMN memo;
 RESET phased_change.override;
+SELECT phased_change.recorder_wait();
 SELECT plan, event, detail ->> 'object' AS object, detail ->> 'reason' AS reason,
 	   detail ->> 'statement' AS statement
 FROM phased_change.history WHERE event = 'override';

@@ -144,8 +144,10 @@ ALTER EVENT TRIGGER phased_change_guard ENABLE ALWAYS;
 ALTER EVENT TRIGGER phased_change_guard_drop ENABLE ALWAYS;
 RESET phased_change.override;
 SELECT evtname, evtenabled FROM pg_event_trigger ORDER BY evtname;
+SELECT phased_change.recorder_wait();
 SELECT plan, object, statement FROM phased_change.blocked_ddl
 WHERE at >= :'test_start' ORDER BY at;
+SELECT phased_change.recorder_wait();
 SELECT event, detail ->> 'object' AS object, detail ->> 'reason' AS reason
 FROM phased_change.history WHERE event = 'override' AND at >= :'test_start' ORDER BY event_id;
 

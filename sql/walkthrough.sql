@@ -92,6 +92,7 @@ SELECT phase_advance('merge-aggregators');
 \echo '--- The audit trail: who moved the plan, when, how long each phase lasted,'
 \echo '    and which checks held.'
 \if :{?demo}
+SELECT phased_change.recorder_wait();
 SELECT event, from_phase, to_phase,
 	   date_trunc('second', time_in_phase) AS time_in_phase,
 	   actor = session_user AS by_me,
@@ -102,6 +103,7 @@ FROM phased_change.history
 WHERE plan = 'merge-aggregators'
 ORDER BY event_id;
 \else
+SELECT phased_change.recorder_wait();
 SELECT event, from_phase, to_phase,
 	   time_in_phase >= '2 seconds' AS soaked_2s,
 	   actor = session_user AS by_me,
@@ -118,5 +120,6 @@ SELECT plan, object, role, exists, may_drop FROM phased_change.guarded_objects
 WHERE plan = 'merge-aggregators' ORDER BY object;
 \echo
 \echo '--- Every statement the guard refused, and who sent it:'
+SELECT phased_change.recorder_wait();
 SELECT plan, object, actor = session_user AS by_me FROM phased_change.blocked_ddl
 WHERE plan = 'merge-aggregators';

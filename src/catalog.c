@@ -32,6 +32,7 @@
 #include "utils/rel.h"
 
 #include "phased_change.h"
+#include "refusal_recorder.h"
 
 static const char *const phase_names[] = {NULL, "expand", "migrate", "contract", "cleanup"};
 
@@ -147,7 +148,10 @@ catalog_end(CatalogSession *session)
  * plan_lock
  *		Read the named plan and lock its row until the end of the transaction,
  *		so that transitions of one plan serialize.  FOR NO KEY UPDATE leaves
- *		the history's foreign key checks (FOR KEY SHARE) unblocked.
+ *		the history's foreign key checks (FOR KEY SHARE) unblocked.  Every
+ *		phase_* call on a plan passes here, and starts the refusal recorder
+ *		when records wait in the spool (left by a crash or a full
+ *		max_worker_processes).
  */
 void
 plan_lock(const char *name, PlanRow *plan)
@@ -158,6 +162,7 @@ plan_lock(const char *name, PlanRow *plan)
 	TupleDesc	tupdesc;
 	bool		isnull;
 
+	recorder_kick();
 	if (SPI_execute_with_args("SELECT plan_id, status, phase, owner::pg_catalog.oid, entered_at"
 							  " FROM phased_change.plan WHERE name = $1"
 							  " FOR NO KEY UPDATE",

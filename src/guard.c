@@ -48,6 +48,7 @@
 #include "utils/relcache.h"
 
 #include "guard.h"
+#include "refusal_recorder.h"
 
 PG_FUNCTION_INFO_V1(guard_ddl_command_start);
 PG_FUNCTION_INFO_V1(guard_sql_drop);
@@ -254,35 +255,60 @@ guard_recheck(const GuardEntry *entry)
 	return phase;
 }
 
+/* A guard event on its way to the refusal recorder (guard_audit_spool). */
+typedef struct GuardAuditRecord
+{
+	const char *event;
+	int64		plan_id;
+	Phase		phase;
+	const char *identity;
+	const char *action;
+	bool		cascaded;
+	const char *reason;
+} GuardAuditRecord;
+
+/*
+ * guard_audit_spool
+ *		Build the ddl_blocked or override event and spool it for the refusal
+ *		recorder (a recorder_protect step).
+ */
+static void
+guard_audit_spool(void *arg)
+{
+	const GuardAuditRecord *audit = arg;
+	CatalogSession session;
+	Caller		caller = caller_identify();
+	PlanRow		plan = {0};
+	HistoryEvent record = {audit->event, audit->phase, PHASE_NONE, false, -1, NULL};
+
+	catalog_begin(&session);
+	plan.plan_id = audit->plan_id;
+	plan.now = GetCurrentTimestamp();
+	record.detail = history_detail("object", audit->identity,
+								   "action", audit->action,
+								   "statement", debug_query_string,
+								   "reason", audit->reason,
+								   "cascaded", audit->cascaded ? "true" : "false",
+								   NULL);
+	history_spool(&plan, &caller, &record);
+	catalog_end(&session);
+}
+
 /*
  * guard_audit
  *		Record a ddl_blocked or override event (plan_id 0: no plan), in the
- *		phase the plan is in.  A blocked statement's record is preserved
- *		through its rollback.
+ *		phase the plan is in, through the refusal recorder: nothing is
+ *		written in the statement's transaction, so the record survives its
+ *		rollback, a refusal in a read-only transaction or on a hot standby
+ *		stays the refusal, and a recording problem is at most a WARNING.
  */
 void
 guard_audit(const char *event, int64 plan_id, Phase phase, const char *identity,
 			const char *action, bool cascaded, const char *reason)
 {
-	CatalogSession session;
-	Caller		caller = caller_identify();
-	PlanRow		plan = {0};
-	HistoryEvent record = {event, phase, PHASE_NONE, false, -1, NULL};
-	int64		event_id;
+	GuardAuditRecord audit = {event, plan_id, phase, identity, action, cascaded, reason};
 
-	catalog_begin(&session);
-	plan.plan_id = plan_id;
-	plan.now = GetCurrentTimestamp();
-	record.detail = history_detail("object", identity,
-								   "action", action,
-								   "statement", debug_query_string,
-								   "reason", reason,
-								   "cascaded", cascaded ? "true" : "false",
-								   NULL);
-	event_id = history_record(&plan, &caller, &record);
-	if (strcmp(event, "ddl_blocked") == 0)
-		history_preserve(&event_id, 1);
-	catalog_end(&session);
+	recorder_protect(guard_audit_spool, &audit);
 }
 
 static void

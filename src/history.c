@@ -3,7 +3,8 @@
  * history.c
  *		Recording events in the append-only history (phased_change.event_log),
  *		inside the caller's transaction or, for refusals that are about to
- *		roll that transaction back, preserved through a background worker.
+ *		roll that transaction back, through the refusal recorder's spool
+ *		(refusal_recorder.c).
  *
  * Each event carries who did it (session_user as actor, the caller's
  * current_user as role), from where (application_name, client address),
@@ -21,7 +22,7 @@
 #include "utils/timestamp.h"
 
 #include "phased_change.h"
-#include "preserve.h"
+#include "refusal_recorder.h"
 
 #define HISTORY_INSERT \
 	"INSERT INTO phased_change.event_log" \
@@ -74,11 +75,61 @@ history_record(const PlanRow *plan, const Caller *caller, const HistoryEvent *ev
 									   SPI_tuptable->tupdesc, 1, &isnull));
 }
 
+#define HISTORY_ROW \
+	"SELECT pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object(" \
+	"  'at', $1, 'plan_id', $2, 'event', $3, 'from_phase', $4, 'to_phase', $5," \
+	"  'time_in_phase', $6, 'checks_ok', $7, 'detail', $8::pg_catalog.jsonb," \
+	"  'role', $9, 'actor', SESSION_USER," \
+	"  'application_name', NULLIF(pg_catalog.current_setting('application_name'), '')," \
+	"  'client_addr', pg_catalog.inet_client_addr()))::pg_catalog.text"
+
+/*
+ * history_spool
+ *		Hand one event to the refusal recorder instead of inserting it: the
+ *		row is built by a query that writes nothing, so it works in a
+ *		read-only transaction and on a hot standby, and survives the
+ *		rollback that follows.  Must run inside a catalog session.
+ */
+void
+history_spool(const PlanRow *plan, const Caller *caller, const HistoryEvent *event)
+{
+	Oid			argtypes[9] = {TIMESTAMPTZOID, INT8OID, TEXTOID, INT2OID, INT2OID,
+	INTERVALOID, BOOLOID, TEXTOID, NAMEOID};
+	Datum		values[9];
+	char		nulls[9];
+
+	memset(nulls, ' ', sizeof(nulls));
+	values[0] = TimestampTzGetDatum(plan->now);
+	values[1] = Int64GetDatum(plan->plan_id);
+	nulls[1] = plan->plan_id == 0 ? 'n' : ' ';	/* no plan: unplanned DDL */
+	values[2] = CStringGetTextDatum(event->event);
+	values[3] = Int16GetDatum((int16) event->from_phase);
+	nulls[3] = event->from_phase == PHASE_NONE ? 'n' : ' ';
+	values[4] = Int16GetDatum((int16) event->to_phase);
+	nulls[4] = event->to_phase == PHASE_NONE ? 'n' : ' ';
+	if (event->with_time_in_phase)
+		values[5] = DirectFunctionCall2(timestamp_mi,
+										TimestampTzGetDatum(plan->now),
+										TimestampTzGetDatum(plan->entered_at));
+	else
+		nulls[5] = 'n';
+	values[6] = BoolGetDatum(event->checks_ok == 1);
+	nulls[6] = event->checks_ok < 0 ? 'n' : ' ';
+	values[7] = CStringGetTextDatum(event->detail ? event->detail : "{}");
+	values[8] = DirectFunctionCall1(namein, CStringGetDatum(caller->role_name));
+
+	if (SPI_execute_with_args(HISTORY_ROW, 9, argtypes, values, nulls,
+							  true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not build event \"%s\"", event->event);
+	recorder_keep(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
+}
+
 /*
  * history_preserve
  *		Make the given events of this (failing) transaction survive its
- *		rollback: read them back as jsonb and have a background worker write
- *		them in a transaction of its own (where they get new event_ids).
+ *		rollback: read them back as jsonb and hand them to the refusal
+ *		recorder, which inserts them in a transaction of its own (where they
+ *		get new event_ids).
  */
 void
 history_preserve(const int64 *event_ids, int count)
@@ -101,7 +152,7 @@ history_preserve(const int64 *event_ids, int count)
 	rows = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 	if (rows == NULL)
 		elog(ERROR, "events to preserve not found");
-	preserve_rows(rows);
+	recorder_keep(rows);
 }
 
 /*

@@ -9,7 +9,9 @@
  * ProcessUtility and object access hooks, usage tracking's shared memory
  * and ExecutorCheckPerms hook).  Without preloading, the library is loaded
  * when a phase_* function or one of its event triggers first runs, and the
- * history writer (preserve.c) is a dynamic background worker.
+ * refusal recorder (refusal_recorder.c) is a dynamic background worker;
+ * preloaded, a launcher at server start also drains what a crash left in
+ * the recorder's spool.
  *
  *-------------------------------------------------------------------------
  */
@@ -20,6 +22,7 @@
 #include "utils/guc.h"
 
 #include "guard.h"
+#include "refusal_recorder.h"
 #include "usage.h"
 
 PG_MODULE_MAGIC;
@@ -38,5 +41,6 @@ _PG_init(void)
 	{
 		guard_install_hooks();
 		usage_install_hooks();
+		recorder_register_launcher();
 	}
 }

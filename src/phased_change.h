@@ -94,6 +94,8 @@ extern void arg_require(FunctionCallInfo fcinfo, int argno, const char *argname)
 /* history.c */
 extern int64 history_record(const PlanRow *plan, const Caller *caller,
 							const HistoryEvent *event);
+extern void history_spool(const PlanRow *plan, const Caller *caller,
+						  const HistoryEvent *event);
 extern void history_preserve(const int64 *event_ids, int count);
 extern char *history_detail(const char *key,...);
 

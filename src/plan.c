@@ -10,7 +10,8 @@
  * exactly one transition.  What stands in the way of advancing is read from
  * the phased_change.progress view after a fresh verification has been
  * recorded, so the view and phase_advance always agree; a refusal is
- * preserved in the history although its transaction rolls back.
+ * handed to the refusal recorder, so it reaches the history although its
+ * transaction rolls back.
  *
  *-------------------------------------------------------------------------
  */
@@ -24,6 +25,7 @@
 #include "utils/json.h"
 
 #include "phased_change.h"
+#include "refusal_recorder.h"
 #include "usage.h"
 
 PG_FUNCTION_INFO_V1(phase_plan_create);
@@ -303,6 +305,31 @@ plan_blockers(const PlanRow *plan, char **next_step)
 	return blockers;
 }
 
+/* A refused advance on its way to the refusal recorder. */
+typedef struct AdvanceRefusal
+{
+	const PlanRow *plan;
+	const Caller *caller;
+	int64		verification_id;
+	const HistoryEvent *event;
+} AdvanceRefusal;
+
+/*
+ * advance_refusal_spool
+ *		Record the refusal in this transaction, next to its verification,
+ *		and hand both rows to the refusal recorder (a recorder_protect step).
+ */
+static void
+advance_refusal_spool(void *arg)
+{
+	const AdvanceRefusal *refusal = arg;
+	int64		ids[2];
+
+	ids[0] = refusal->verification_id;
+	ids[1] = history_record(refusal->plan, refusal->caller, refusal->event);
+	history_preserve(ids, 2);
+}
+
 /*
  * advance_refuse
  *		Record the refused attempt so that it survives the rollback, then
@@ -315,7 +342,7 @@ advance_refuse(const PlanRow *plan, const Caller *caller, int64 verification_id,
 	StringInfoData detail;
 	StringInfoData json;
 	HistoryEvent event = {"advance_refused", plan->phase, PHASE_NONE, false, -1, NULL};
-	int64		ids[2];
+	AdvanceRefusal refusal;
 	ListCell   *lc;
 
 	initStringInfo(&detail);
@@ -334,9 +361,11 @@ advance_refuse(const PlanRow *plan, const Caller *caller, int64 verification_id,
 	appendStringInfoString(&json, "]}");
 	event.detail = json.data;
 
-	ids[0] = verification_id;
-	ids[1] = history_record(plan, caller, &event);
-	history_preserve(ids, 2);
+	refusal.plan = plan;
+	refusal.caller = caller;
+	refusal.verification_id = verification_id;
+	refusal.event = &event;
+	recorder_protect(advance_refusal_spool, &refusal);
 
 	ereport(ERROR,
 			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),

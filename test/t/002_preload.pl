@@ -312,6 +312,8 @@ is( $node->safe_psql(
 					  WHERE evtname LIKE 'phased_change%' ORDER BY evtname}),
 	"phased_change_guard|D\nphased_change_guard_drop|D",
 	'(e) both event triggers are disabled');
+is($node->safe_psql('postgres', q{SELECT phased_change.recorder_wait()}),
+	't', '(e) the refusal recorder has recorded the overrides');
 is( $node->safe_psql(
 		'postgres', q{SELECT count(*) FROM phased_change.history
 					  WHERE event = 'override' AND detail ->> 'reason' = 'tap'}),
@@ -340,6 +342,8 @@ is( $node->safe_psql(
 						AND NOT attisdropped}),
 	'id,legacy_ref,legacy_status,ref',
 	'(e) both retired columns are still there');
+is($node->safe_psql('postgres', q{SELECT phased_change.recorder_wait()}),
+	't', '(e) the refusal recorder has recorded the refusals');
 is( $node->safe_psql(
 		'postgres', q{SELECT plan, object, statement FROM phased_change.blocked_ddl
 					  ORDER BY at}),

@@ -7,8 +7,9 @@
 # verification, of an advance that did not commit; exactly one 'advanced'
 # event for one that did), phased_change.progress agrees, and the guard
 # still refuses to drop the retired column.  A refused DROP's blocked_ddl
-# record is written by a background worker in a transaction of its own
-# before the error reaches the client, so it survives the crash as well.
+# record is spooled durably by the refusal recorder before the error
+# reaches the client, so it survives the crash as well and is recorded
+# after it (the history is read after phased_change.recorder_wait()).
 #
 # The library is not preloaded: the guard lives in its event triggers.
 
@@ -50,6 +51,8 @@ my $drop = q{ALTER TABLE user_profile DROP COLUMN legacy_categories};
 # The whole history of the plan, in order, without timestamps.
 sub history
 {
+	$node->safe_psql('postgres', q{SELECT phased_change.recorder_wait()}) eq 't'
+	  or die "the refusal recorder did not drain its spool";
 	return $node->safe_psql(
 		'postgres', q{
 SELECT event, from_phase, to_phase, checks_ok, detail ->> 'source'
@@ -222,6 +225,8 @@ WHERE statement LIKE '%case d%'}),
 	"crash|public.user_profile.legacy_categories|$marked",
 	'(d) the blocked_ddl record survived the crash');
 guard_holds('(d) the same DROP after the crash', $marked);
+is($node->safe_psql('postgres', q{SELECT phased_change.recorder_wait()}),
+	't', '(d) the refusal recorder drains its spool');
 is( $node->safe_psql(
 		'postgres',
 		q{SELECT count(*) FROM phased_change.blocked_ddl WHERE statement LIKE '%case d%'}),
