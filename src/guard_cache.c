@@ -9,10 +9,11 @@
  * phased_change.plan per row found, so the cost of a lookup does not grow
  * with the number of plans; relations found unguarded are cached too.  The
  * scans use the latest snapshot, so that a plan committed after the
- * transaction's snapshot still guards.  A statement trigger on the plan
- * catalog invalidates the relcache entry of phased_change.plan on every
- * change; the relcache callback registered here then drops the whole cache,
- * in every backend.
+ * transaction's snapshot still guards.  Row triggers on the plan catalog
+ * (enabled ALWAYS, so that a logical-replication apply worker fires them
+ * too; TRUNCATE by a statement trigger) invalidate the relcache entry of
+ * phased_change.plan on every change; the relcache callback registered here
+ * then drops the whole cache, in every backend.
  *
  *-------------------------------------------------------------------------
  */
@@ -331,8 +332,10 @@ guard_cache_lookup(Oid relid)
 
 /*
  * guard_catalog_changed()
- *		Statement trigger on the plan catalog: invalidate every backend's
- *		guard cache when the transaction commits.
+ *		Trigger on the plan catalog (per row, and per statement for
+ *		TRUNCATE): invalidate every backend's guard cache when the
+ *		transaction commits.  Repeated invalidations of one relation in a
+ *		transaction are merged, so a row trigger costs little.
  */
 Datum
 guard_catalog_changed(PG_FUNCTION_ARGS)

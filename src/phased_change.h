@@ -60,7 +60,8 @@ typedef struct PlanRow
 	char	   *name;
 	char	   *status;
 	Phase		phase;
-	Oid			owner;
+	Oid			owner;			/* InvalidOid when the owner role is missing */
+	char	   *owner_name;		/* as stored in the plan */
 	TimestampTz entered_at;
 	TimestampTz now;			/* the clock, read once the row was locked */
 } PlanRow;
