@@ -12,7 +12,6 @@ CREATE ROLE regress_owner_outsider;
 GRANT EXECUTE ON FUNCTION phase_plan_create(text, text, interval),
 	phase_owner_set(text, regrole), phase_verify(text)
 	TO regress_owner_gone, regress_owner_new, regress_owner_outsider;
-CREATE TABLE owned (id int, old_col int);
 
 SET ROLE regress_owner_gone;
 SELECT phase_plan_create('orphan', 'owner will be dropped', '0');
@@ -65,7 +64,6 @@ SELECT * FROM phased_change.phase ORDER BY phase;
 
 SELECT phase_abandon('orphan', 'end of test');
 SELECT phase_abandon('restored', 'end of test');
-DROP TABLE owned;
 REVOKE EXECUTE ON FUNCTION phase_plan_create(text, text, interval),
 	phase_owner_set(text, regrole), phase_verify(text)
 	FROM regress_owner_new, regress_owner_outsider;
