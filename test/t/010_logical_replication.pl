@@ -64,13 +64,15 @@ CREATE PUBLICATION catalog FOR TABLES IN SCHEMA phased_change;
 		"$mode: the subscriber's session found user_profile unguarded");
 	$session->{stderr} = '';
 
-	my $connstr = $pub->connstr('postgres');
+	my $connstr = $pub->connstr . ' dbname=postgres';
 	$sub->safe_psql('postgres',
 		"CREATE SUBSCRIPTION catalog CONNECTION '$connstr' PUBLICATION catalog"
 	);
-	$sub->poll_query_until('postgres',
-		q{SELECT count(*) = 0 FROM pg_subscription_rel WHERE srsubstate <> 'r'})
-	  or BAIL_OUT("$mode: the table sync of the catalog did not finish");
+	ok( $sub->poll_query_until(
+			'postgres',
+			q{SELECT count(*) = 0 FROM pg_subscription_rel WHERE srsubstate <> 'r'}),
+		"$mode: the table sync of the catalog finishes")
+	  or die "$mode: the table sync of the catalog did not finish";
 	is( $sub->safe_psql(
 			'postgres',
 			q{SELECT count(*) FROM pg_subscription_rel r

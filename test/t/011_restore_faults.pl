@@ -101,14 +101,14 @@ SELECT phase_verify('mine');
 			'restored', q{SELECT blockers[1] FROM phased_change.progress WHERE plan = 'alices'}),
 		qr/owner role "alice" does not exist/,
 		"$mode: progress says the owner is missing");
-	$dst->safe_psql('restored', q{CREATE ROLE bob; SELECT phase_owner_set('alices', 'bob')});
+	$dst->psql('restored', q{CREATE ROLE bob; SELECT phase_owner_set('alices', 'bob')});
 	is( $dst->safe_psql(
 			'restored', q{SELECT owner, blockers FROM phased_change.progress WHERE plan = 'alices'}),
 		'bob|{}',
 		"$mode: a superuser reassigns the plan");
 
 	# 2. The plans move on after the dump; then an older dump's data comes back.
-	$dst->safe_psql('postgres', 'CREATE DATABASE moved_on');
+	$dst->safe_psql('postgres', 'CREATE DATABASE moved_on; CREATE ROLE alice');
 	($rc, $out, $err) = run('pg_restore', '--no-owner', '--no-privileges',
 		'-d', $dst->connstr('moved_on'), $dump);
 	is($rc, 0, "$mode: full restore for the data-only case");
