@@ -20,6 +20,7 @@
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "catalog/indexing.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_extension.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
@@ -28,6 +29,7 @@
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
+#include "utils/lsyscache.h"
 #include "utils/rel.h"
 
 #include "phased_change.h"
@@ -143,6 +145,21 @@ catalog_end(CatalogSession *session)
 }
 
 /*
+ * plan_owner_by_name
+ *		Whether the catalog keeps a plan's owner by name (1.3 on) rather than
+ *		as a regrole (1.0 to 1.2): the library must also work with a catalog
+ *		that ALTER EXTENSION UPDATE has not reached yet.
+ */
+bool
+plan_owner_by_name(void)
+{
+	Oid			planrel = get_relname_relid("plan",
+											get_namespace_oid(PHASED_CHANGE_EXTENSION, false));
+
+	return get_atttype(planrel, get_attnum(planrel, "owner")) == NAMEOID;
+}
+
+/*
  * plan_lock
  *		Read the named plan and lock its row until the end of the transaction,
  *		so that transitions of one plan serialize.  FOR NO KEY UPDATE leaves
@@ -158,10 +175,15 @@ plan_lock(const char *name, PlanRow *plan)
 	bool		isnull;
 
 	/* the owner is kept by name, so that a restore never fails on it */
-	if (SPI_execute_with_args("SELECT p.plan_id, p.status, p.phase,"
+	if (SPI_execute_with_args(plan_owner_by_name() ?
+							  "SELECT p.plan_id, p.status, p.phase,"
 							  "  COALESCE((SELECT r.oid FROM pg_catalog.pg_roles r"
 							  "            WHERE r.rolname = p.owner), 0),"
 							  "  p.entered_at, p.owner"
+							  " FROM phased_change.plan p WHERE p.name = $1"
+							  " FOR NO KEY UPDATE OF p" :
+							  "SELECT p.plan_id, p.status, p.phase, p.owner::pg_catalog.oid,"
+							  "  p.entered_at, pg_catalog.pg_get_userbyid(p.owner)"
 							  " FROM phased_change.plan p WHERE p.name = $1"
 							  " FOR NO KEY UPDATE OF p",
 							  1, argtypes, values, NULL, false, 1) != SPI_OK_SELECT)

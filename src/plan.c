@@ -148,11 +148,22 @@ phase_plan_create(PG_FUNCTION_ARGS)
 	values[0] = CStringGetTextDatum(name);
 	values[1] = description ? CStringGetTextDatum(description) : (Datum) 0;
 	values[2] = DirectFunctionCall1(namein, CStringGetDatum(caller.role_name));
+	if (!plan_owner_by_name())
+	{
+		/* a catalog not yet updated to 1.3 keeps the owner as a regrole */
+		argtypes[2] = OIDOID;
+		values[2] = ObjectIdGetDatum(caller.roleid);
+	}
 	values[3] = IntervalPGetDatum(soak);
 	values[4] = TimestampTzGetDatum(plan.now);
-	if (SPI_execute_with_args("INSERT INTO phased_change.plan"
+	if (SPI_execute_with_args(argtypes[2] == NAMEOID ?
+							  "INSERT INTO phased_change.plan"
 							  " (name, description, owner, soak, created_at, entered_at)"
 							  " VALUES ($1, $2, $3, $4, $5, $5)"
+							  " ON CONFLICT (name) DO NOTHING RETURNING plan_id" :
+							  "INSERT INTO phased_change.plan"
+							  " (name, description, owner, soak, created_at, entered_at)"
+							  " VALUES ($1, $2, $3::pg_catalog.regrole, $4, $5, $5)"
 							  " ON CONFLICT (name) DO NOTHING RETURNING plan_id",
 							  5, argtypes, values, nulls, false, 0) != SPI_OK_INSERT_RETURNING)
 		elog(ERROR, "could not create change plan \"%s\"", name);

@@ -75,13 +75,15 @@ SELECT phase_verify('mine');
 
 	# 1. The target has no role alice.
 	$dst->safe_psql('postgres', 'CREATE DATABASE restored');
-	my ($rc, $out, $err) = run('pg_restore', '--no-owner', '--no-privileges',
+	my ($rc, $out, $err) = run('pg_restore', '--no-owner', '--no-privileges', '--verbose',
 		'-d', $dst->connstr('restored'), $dump);
 	is($rc, 0, "$mode: pg_restore --no-owner --no-privileges succeeds");
 	unlike($err, qr/errors ignored/, "$mode: with no error ignored");
 	like($err,
 		qr/owner role "alice" of change plan "alices" does not exist/,
-		"$mode: pg_restore says which plan has no owner");
+		"$mode: pg_restore --verbose says which plan has no owner");
+	ok($dst->log_contains(qr/WARNING:  owner role "alice" of change plan "alices" does not exist/),
+		"$mode: so does the server log");
 	is( $dst->safe_psql(
 			'restored', q{SELECT name, owner FROM phased_change.plan ORDER BY name}),
 		"alices|alice\nmine|" . $src->safe_psql('postgres', 'SELECT current_user'),
