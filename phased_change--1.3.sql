@@ -473,7 +473,7 @@ CROSS JOIN LATERAL (
 				CASE WHEN NOT EXISTS (SELECT FROM pg_catalog.pg_roles ro
 									  WHERE ro.rolname OPERATOR(pg_catalog.=) p.owner) THEN
 					ARRAY[pg_catalog.format('The plan''s owner role "%s" does not exist: its checks cannot run. Create the role, or have a superuser run SELECT phase_owner_set(%L, ''role'').',
-											p.owner, p.name)]
+											p.owner::pg_catalog.text COLLATE pg_catalog."default", p.name)]
 				ELSE '{}' END
 				OPERATOR(pg_catalog.||)
 				o.missing OPERATOR(pg_catalog.||) c.failed OPERATOR(pg_catalog.||) c.unverified
