@@ -57,13 +57,6 @@ SELECT phase_verify('early');
 CREATE PUBLICATION catalog FOR TABLES IN SCHEMA phased_change;
 });
 
-	# A session on the subscriber loads its guard cache for user_profile.
-	my $session = $sub->background_psql('postgres', on_error_stop => 0);
-	$session->query(q{ALTER TABLE user_profile RENAME COLUMN scratch TO scratch2});
-	like($session->{stderr}, qr/is not retired by an active change plan/,
-		"$mode: the subscriber's session found user_profile unguarded");
-	$session->{stderr} = '';
-
 	my $connstr = $pub->connstr . ' dbname=postgres';
 	$sub->safe_psql('postgres',
 		"CREATE SUBSCRIPTION catalog CONNECTION '$connstr' PUBLICATION catalog"
@@ -83,6 +76,13 @@ CREATE PUBLICATION catalog FOR TABLES IN SCHEMA phased_change;
 		"$mode: every catalog table, phase included, is synchronized");
 	is($sub->safe_psql('postgres', q{SELECT name FROM phased_change.phase ORDER BY phase}),
 		"expand\nmigrate\ncontract\ncleanup", "$mode: the phases are the four phases");
+
+	# Once the sync is done, a session on the subscriber loads its guard cache for user_profile.
+	my $session = $sub->background_psql('postgres', on_error_stop => 0);
+	$session->query(q{ALTER TABLE user_profile RENAME COLUMN scratch TO scratch2});
+	like($session->{stderr}, qr/is not retired by an active change plan/,
+		"$mode: the subscriber's session found user_profile unguarded");
+	$session->{stderr} = '';
 
 	# A plan created on the publisher after the sync, through the apply worker.
 	$pub->safe_psql(
