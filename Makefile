@@ -25,7 +25,7 @@ PGFILEDESC = "phased_change - four-phase schema change plans enforced by the dat
 # The regression suite runs twice: with the guard in event triggers only,
 # and with the library preloaded (hooks, usage tracking).  The two lists
 # differ only in the tests of what preloading changes.
-REGRESS_COMMON = plans objects checks advance privileges guard unplanned bypass hostile_input \
+REGRESS_COMMON = plans objects checks advance privileges owner guard unplanned bypass hostile_input \
 	walkthrough
 REGRESS = $(REGRESS_COMMON) settings_unloaded usage_unloaded
 REGRESS_PRELOAD = $(REGRESS_COMMON) settings_preloaded usage_preloaded

@@ -40,3 +40,578 @@ COMMENT ON FUNCTION phased_change.recorder_status()
 COMMENT ON FUNCTION phased_change.recorder_wait(pg_catalog.interval)
 	IS 'Wait, at most the timeout, until every refusal of this database is recorded; false if some still wait';
 COMMENT ON VIEW phased_change.recorder IS 'Whether every refusal has been recorded: pending, unrecorded, last error';
+
+/*
+ * Replication and restores.
+ *
+ * The plan's owner is stored by name (a restore must not fail on a missing
+ * role): progress first stops reading the column, the column changes type,
+ * then progress reads it again, as a regrole that is NULL when the role is
+ * missing, with a blocker saying so.
+ */
+CREATE OR REPLACE VIEW phased_change.progress AS
+SELECT p.name AS plan,
+	   p.description,
+	   p.status,
+	   ph.name AS phase,
+	   p.phase AS phase_number,
+	   p.entered_at,
+	   k.soak,
+	   s.soak_remaining,
+	   c.checks_passed,
+	   c.checks_total,
+	   v.at AS last_verified_at,
+	   (p.status OPERATOR(pg_catalog.=) 'active'
+		AND pg_catalog.cardinality(b.blockers) OPERATOR(pg_catalog.=) 0) AS ready,
+	   b.blockers,
+	   n.next_step,
+	   w.warnings,
+	   CASE WHEN t.preloaded AND p.status OPERATOR(pg_catalog.=) 'active' AND r.has_retired
+			THEN r.usage END AS retired_usage,
+	   NULL::pg_catalog.regrole AS owner,
+	   p.created_at
+FROM phased_change.plan p
+JOIN phased_change.phase ph ON ph.phase OPERATOR(pg_catalog.=) p.phase
+CROSS JOIN phased_change.usage_tracking() t
+/* the use of the plan's retired objects, one probe of the tracker each */
+CROSS JOIN LATERAL (
+	SELECT pg_catalog.count(*) OPERATOR(pg_catalog.>) 0 AS has_retired,
+		   pg_catalog.max(u.last_seen) AS last_use,
+		   pg_catalog.array_agg(CASE
+				WHEN u.last_seen IS NULL THEN
+					pg_catalog.format('Retired %s "%s" has not been used since usage tracking began.',
+									  o.object_type, o.identity)
+				ELSE
+					pg_catalog.format('Retired %s "%s" was last used at %s by role "%s"%s: %s reads, %s writes.',
+									  o.object_type, o.identity, u.last_seen, u.last_role,
+									  CASE WHEN u.last_application_name OPERATOR(pg_catalog.<>) ''
+										   THEN pg_catalog.format(' (application "%s")', u.last_application_name)
+										   ELSE '' END,
+									  u.reads, u.writes)
+				END ORDER BY o.identity) AS usage
+	FROM phased_change.object o
+	LEFT JOIN LATERAL phased_change.usage_of(o.object_id) u ON true
+	WHERE o.plan_id OPERATOR(pg_catalog.=) p.plan_id
+	  AND o.role OPERATOR(pg_catalog.=) 'retired'
+) r
+/* the latest verification recorded in this stay in the phase */
+LEFT JOIN LATERAL (
+	SELECT e.at, e.detail
+	FROM phased_change.event_log e
+	WHERE e.plan_id OPERATOR(pg_catalog.=) p.plan_id
+	  AND e.from_phase OPERATOR(pg_catalog.=) p.phase
+	  AND e.at OPERATOR(pg_catalog.>=) p.entered_at
+	  AND e.checks_ok IS NOT NULL
+	ORDER BY e.at DESC, e.event_id DESC
+	LIMIT 1
+) v ON true
+/* what the soak counts from */
+CROSS JOIN LATERAL (
+	SELECT CASE WHEN p.phase OPERATOR(pg_catalog.=) 4 THEN '0'::pg_catalog.interval
+			   ELSE COALESCE((SELECT ps.soak FROM phased_change.phase_soak ps
+							  WHERE ps.plan_id OPERATOR(pg_catalog.=) p.plan_id
+								AND ps.phase OPERATOR(pg_catalog.=) p.phase),
+							 p.soak)
+		   END AS soak,
+		   (SELECT pg_catalog.max(e.at)
+			FROM phased_change.event_log e
+			WHERE e.plan_id OPERATOR(pg_catalog.=) p.plan_id
+			  AND e.from_phase OPERATOR(pg_catalog.=) p.phase
+			  AND e.at OPERATOR(pg_catalog.>=) p.entered_at
+			  AND e.checks_ok IS NOT NULL
+			  AND NOT e.checks_ok) AS last_failed,
+		   CASE WHEN p.phase OPERATOR(pg_catalog.=) 3 THEN r.last_use END AS last_use,
+		   CASE WHEN p.phase OPERATOR(pg_catalog.=) 3 AND t.preloaded AND r.has_retired
+				THEN t.tracking_since END AS tracked_from,
+		   (p.phase OPERATOR(pg_catalog.=) 3 AND r.has_retired) AS needs_evidence
+) k
+CROSS JOIN LATERAL (
+	SELECT GREATEST(p.entered_at, k.last_failed, k.last_use) AS evidence_from,
+		   GREATEST(p.entered_at, k.last_failed, k.last_use,
+					CASE WHEN t.require_evidence THEN k.tracked_from END) AS since
+) f
+CROSS JOIN LATERAL (
+	SELECT CASE WHEN p.status OPERATOR(pg_catalog.=) 'active' THEN
+			   GREATEST(k.soak OPERATOR(pg_catalog.-)
+						(pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) f.since),
+						'0'::pg_catalog.interval)
+		   END AS soak_remaining,
+		   GREATEST(pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) f.since,
+					'0'::pg_catalog.interval) AS soaked,
+		   CASE WHEN f.since OPERATOR(pg_catalog.=) p.entered_at THEN ''
+				WHEN f.since OPERATOR(pg_catalog.=) k.last_failed
+					THEN ', counted from the last failed verification'
+				WHEN f.since OPERATOR(pg_catalog.=) k.last_use
+					THEN ', counted from the last use of a retired object'
+				ELSE pg_catalog.format(', counted from the start of usage tracking at %s, because the server restarted without saved usage statistics',
+									   k.tracked_from)
+		   END AS counted_from
+) s
+/* the checks of the current phase against the latest verification */
+CROSS JOIN LATERAL (
+	SELECT pg_catalog.count(*) AS checks_total,
+		   pg_catalog.count(*) FILTER (WHERE r.ok) AS checks_passed,
+		   COALESCE(pg_catalog.array_agg(
+				pg_catalog.format('Check "%s" did not hold at the last verification: %s.',
+								  ck.name, r.error)
+				ORDER BY ck.name) FILTER (WHERE NOT r.ok), '{}') AS failed,
+		   COALESCE(pg_catalog.array_agg(
+				pg_catalog.format('Check "%s" has not been verified since the plan entered phase "%s".',
+								  ck.name, ph.name)
+				ORDER BY ck.name) FILTER (WHERE r.ok IS NULL), '{}') AS unverified,
+		   pg_catalog.min(ck.name) FILTER (WHERE NOT r.ok) AS first_failed
+	FROM phased_change.plan_check ck
+	LEFT JOIN pg_catalog.jsonb_to_recordset(v.detail OPERATOR(pg_catalog.->) 'checks')
+		AS r(name pg_catalog.text, ok pg_catalog.bool, error pg_catalog.text)
+		ON r.name OPERATOR(pg_catalog.=) ck.name
+	WHERE ck.plan_id OPERATOR(pg_catalog.=) p.plan_id
+	  AND ck.phase OPERATOR(pg_catalog.=) p.phase
+) c
+/* introduced objects that have gone missing, retired ones still standing */
+CROSS JOIN LATERAL (
+	SELECT COALESCE(pg_catalog.array_agg(
+				pg_catalog.format('Introduced %s "%s" no longer exists.', g.object_type, g.object)
+				ORDER BY g.object) FILTER (WHERE g.role OPERATOR(pg_catalog.=) 'introduced'
+										   AND NOT g.exists), '{}') AS missing,
+		   COALESCE(pg_catalog.array_agg(
+				pg_catalog.format('Retired %s "%s" has not been dropped yet.', g.object_type, g.object)
+				ORDER BY g.object) FILTER (WHERE g.role OPERATOR(pg_catalog.=) 'retired'
+										   AND g.exists), '{}') AS standing,
+		   pg_catalog.string_agg(
+				CASE WHEN g.col IS NULL
+					 THEN pg_catalog.format('DROP %s %s;', pg_catalog.upper(g.object_type), g.object)
+					 ELSE pg_catalog.format('ALTER TABLE %s DROP COLUMN %s;',
+											g.rel, pg_catalog.quote_ident(g.col))
+				END, ' ' ORDER BY g.object) FILTER (WHERE g.role OPERATOR(pg_catalog.=) 'retired'
+													AND g.exists) AS drops
+	FROM phased_change.guarded_objects g
+	WHERE g.plan_id OPERATOR(pg_catalog.=) p.plan_id
+) o
+/* what is known about the evidence of non-use, as sentences */
+CROSS JOIN LATERAL (
+	SELECT CASE
+		WHEN p.status OPERATOR(pg_catalog.<>) 'active' OR NOT r.has_retired
+			 OR p.phase OPERATOR(pg_catalog.=) 4 THEN NULL
+		WHEN NOT t.preloaded THEN
+			'Usage tracking is off because phased_change is not in shared_preload_libraries: nothing proves that the retired objects are unused.'
+		WHEN k.needs_evidence AND t.uncounted OPERATOR(pg_catalog.>) 0 THEN
+			pg_catalog.format('Usage tracking is full (phased_change.max_tracked_columns): %s uses went uncounted.',
+							  t.uncounted)
+		WHEN k.needs_evidence AND k.tracked_from OPERATOR(pg_catalog.>) f.evidence_from THEN
+			pg_catalog.format('Usage tracking has covered the retired objects only since %s, because the server restarted without saved usage statistics.',
+							  k.tracked_from)
+	END AS evidence
+) x
+/* every unmet condition, as sentences */
+CROSS JOIN LATERAL (
+	SELECT CASE WHEN p.status OPERATOR(pg_catalog.<>) 'active' THEN '{}'::pg_catalog.text[]
+		   ELSE o.missing OPERATOR(pg_catalog.||) c.failed OPERATOR(pg_catalog.||) c.unverified
+				OPERATOR(pg_catalog.||)
+				CASE WHEN p.phase OPERATOR(pg_catalog.=) 4 THEN o.standing ELSE '{}' END
+				OPERATOR(pg_catalog.||)
+				CASE WHEN t.require_evidence AND t.uncounted OPERATOR(pg_catalog.>) 0
+						  AND k.needs_evidence THEN ARRAY[x.evidence]
+					 ELSE '{}' END
+				OPERATOR(pg_catalog.||)
+				CASE WHEN s.soak_remaining OPERATOR(pg_catalog.>) '0'::pg_catalog.interval THEN
+					ARRAY[pg_catalog.format('Phase "%s" has soaked for %s of its %s soak%s.',
+						ph.name,
+						pg_catalog.date_trunc('second', s.soaked),
+						k.soak,
+						s.counted_from)]
+				ELSE '{}' END
+		   END AS blockers
+) b
+/* what is worth knowing but blocks nothing */
+CROSS JOIN LATERAL (
+	SELECT CASE WHEN x.evidence IS NULL
+					 OR (t.require_evidence AND t.preloaded) THEN '{}'::pg_catalog.text[]
+				ELSE ARRAY[x.evidence] END AS warnings
+) w
+/* what to do next */
+CROSS JOIN LATERAL (
+	SELECT CASE
+		WHEN p.status OPERATOR(pg_catalog.=) 'completed' THEN 'Nothing: the plan is completed.'
+		WHEN p.status OPERATOR(pg_catalog.=) 'abandoned' THEN 'Nothing: the plan was abandoned.'
+		WHEN pg_catalog.cardinality(o.missing) OPERATOR(pg_catalog.>) 0 THEN
+			'Re-create the missing introduced objects before advancing.'
+		WHEN c.first_failed IS NOT NULL THEN
+			pg_catalog.format('Make check "%s" hold, then run SELECT phase_verify(%L).', c.first_failed, p.name)
+		WHEN pg_catalog.cardinality(c.unverified) OPERATOR(pg_catalog.>) 0 THEN
+			pg_catalog.format('Run SELECT phase_verify(%L).', p.name)
+		WHEN p.phase OPERATOR(pg_catalog.=) 4 AND o.drops IS NOT NULL THEN
+			pg_catalog.format('Run %s then SELECT phase_advance(%L).', o.drops, p.name)
+		WHEN t.require_evidence AND t.uncounted OPERATOR(pg_catalog.>) 0 AND k.needs_evidence THEN
+			'Raise phased_change.max_tracked_columns and restart the server, or set phased_change.require_usage_evidence to off.'
+		WHEN s.soak_remaining OPERATOR(pg_catalog.>) '0'::pg_catalog.interval THEN
+			pg_catalog.format('Wait %s for the soak, then run SELECT phase_advance(%L).',
+				pg_catalog.date_trunc('second', s.soak_remaining
+					OPERATOR(pg_catalog.+) '0.999999 second'::pg_catalog.interval), p.name)
+		ELSE pg_catalog.format('Run SELECT phase_advance(%L).', p.name)
+	END AS next_step
+) n;
+
+ALTER TABLE phased_change.plan ALTER COLUMN owner TYPE pg_catalog.name
+	USING pg_catalog.pg_get_userbyid(owner::pg_catalog.oid);
+
+CREATE OR REPLACE VIEW phased_change.progress AS
+SELECT p.name AS plan,
+	   p.description,
+	   p.status,
+	   ph.name AS phase,
+	   p.phase AS phase_number,
+	   p.entered_at,
+	   k.soak,
+	   s.soak_remaining,
+	   c.checks_passed,
+	   c.checks_total,
+	   v.at AS last_verified_at,
+	   (p.status OPERATOR(pg_catalog.=) 'active'
+		AND pg_catalog.cardinality(b.blockers) OPERATOR(pg_catalog.=) 0) AS ready,
+	   b.blockers,
+	   n.next_step,
+	   w.warnings,
+	   CASE WHEN t.preloaded AND p.status OPERATOR(pg_catalog.=) 'active' AND r.has_retired
+			THEN r.usage END AS retired_usage,
+	   /* replication and restores (1.3): the owner is stored by name; NULL when missing */
+	   pg_catalog.to_regrole(pg_catalog.quote_ident(p.owner)) AS owner,
+	   p.created_at
+FROM phased_change.plan p
+JOIN phased_change.phase ph ON ph.phase OPERATOR(pg_catalog.=) p.phase
+CROSS JOIN phased_change.usage_tracking() t
+/* the use of the plan's retired objects, one probe of the tracker each */
+CROSS JOIN LATERAL (
+	SELECT pg_catalog.count(*) OPERATOR(pg_catalog.>) 0 AS has_retired,
+		   pg_catalog.max(u.last_seen) AS last_use,
+		   pg_catalog.array_agg(CASE
+				WHEN u.last_seen IS NULL THEN
+					pg_catalog.format('Retired %s "%s" has not been used since usage tracking began.',
+									  o.object_type, o.identity)
+				ELSE
+					pg_catalog.format('Retired %s "%s" was last used at %s by role "%s"%s: %s reads, %s writes.',
+									  o.object_type, o.identity, u.last_seen, u.last_role,
+									  CASE WHEN u.last_application_name OPERATOR(pg_catalog.<>) ''
+										   THEN pg_catalog.format(' (application "%s")', u.last_application_name)
+										   ELSE '' END,
+									  u.reads, u.writes)
+				END ORDER BY o.identity) AS usage
+	FROM phased_change.object o
+	LEFT JOIN LATERAL phased_change.usage_of(o.object_id) u ON true
+	WHERE o.plan_id OPERATOR(pg_catalog.=) p.plan_id
+	  AND o.role OPERATOR(pg_catalog.=) 'retired'
+) r
+/* the latest verification recorded in this stay in the phase */
+LEFT JOIN LATERAL (
+	SELECT e.at, e.detail
+	FROM phased_change.event_log e
+	WHERE e.plan_id OPERATOR(pg_catalog.=) p.plan_id
+	  AND e.from_phase OPERATOR(pg_catalog.=) p.phase
+	  AND e.at OPERATOR(pg_catalog.>=) p.entered_at
+	  AND e.checks_ok IS NOT NULL
+	ORDER BY e.at DESC, e.event_id DESC
+	LIMIT 1
+) v ON true
+/* what the soak counts from */
+CROSS JOIN LATERAL (
+	SELECT CASE WHEN p.phase OPERATOR(pg_catalog.=) 4 THEN '0'::pg_catalog.interval
+			   ELSE COALESCE((SELECT ps.soak FROM phased_change.phase_soak ps
+							  WHERE ps.plan_id OPERATOR(pg_catalog.=) p.plan_id
+								AND ps.phase OPERATOR(pg_catalog.=) p.phase),
+							 p.soak)
+		   END AS soak,
+		   (SELECT pg_catalog.max(e.at)
+			FROM phased_change.event_log e
+			WHERE e.plan_id OPERATOR(pg_catalog.=) p.plan_id
+			  AND e.from_phase OPERATOR(pg_catalog.=) p.phase
+			  AND e.at OPERATOR(pg_catalog.>=) p.entered_at
+			  AND e.checks_ok IS NOT NULL
+			  AND NOT e.checks_ok) AS last_failed,
+		   CASE WHEN p.phase OPERATOR(pg_catalog.=) 3 THEN r.last_use END AS last_use,
+		   CASE WHEN p.phase OPERATOR(pg_catalog.=) 3 AND t.preloaded AND r.has_retired
+				THEN t.tracking_since END AS tracked_from,
+		   (p.phase OPERATOR(pg_catalog.=) 3 AND r.has_retired) AS needs_evidence
+) k
+CROSS JOIN LATERAL (
+	SELECT GREATEST(p.entered_at, k.last_failed, k.last_use) AS evidence_from,
+		   GREATEST(p.entered_at, k.last_failed, k.last_use,
+					CASE WHEN t.require_evidence THEN k.tracked_from END) AS since
+) f
+CROSS JOIN LATERAL (
+	SELECT CASE WHEN p.status OPERATOR(pg_catalog.=) 'active' THEN
+			   GREATEST(k.soak OPERATOR(pg_catalog.-)
+						(pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) f.since),
+						'0'::pg_catalog.interval)
+		   END AS soak_remaining,
+		   GREATEST(pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) f.since,
+					'0'::pg_catalog.interval) AS soaked,
+		   CASE WHEN f.since OPERATOR(pg_catalog.=) p.entered_at THEN ''
+				WHEN f.since OPERATOR(pg_catalog.=) k.last_failed
+					THEN ', counted from the last failed verification'
+				WHEN f.since OPERATOR(pg_catalog.=) k.last_use
+					THEN ', counted from the last use of a retired object'
+				ELSE pg_catalog.format(', counted from the start of usage tracking at %s, because the server restarted without saved usage statistics',
+									   k.tracked_from)
+		   END AS counted_from
+) s
+/* the checks of the current phase against the latest verification */
+CROSS JOIN LATERAL (
+	SELECT pg_catalog.count(*) AS checks_total,
+		   pg_catalog.count(*) FILTER (WHERE r.ok) AS checks_passed,
+		   COALESCE(pg_catalog.array_agg(
+				pg_catalog.format('Check "%s" did not hold at the last verification: %s.',
+								  ck.name, r.error)
+				ORDER BY ck.name) FILTER (WHERE NOT r.ok), '{}') AS failed,
+		   COALESCE(pg_catalog.array_agg(
+				pg_catalog.format('Check "%s" has not been verified since the plan entered phase "%s".',
+								  ck.name, ph.name)
+				ORDER BY ck.name) FILTER (WHERE r.ok IS NULL), '{}') AS unverified,
+		   pg_catalog.min(ck.name) FILTER (WHERE NOT r.ok) AS first_failed
+	FROM phased_change.plan_check ck
+	LEFT JOIN pg_catalog.jsonb_to_recordset(v.detail OPERATOR(pg_catalog.->) 'checks')
+		AS r(name pg_catalog.text, ok pg_catalog.bool, error pg_catalog.text)
+		ON r.name OPERATOR(pg_catalog.=) ck.name
+	WHERE ck.plan_id OPERATOR(pg_catalog.=) p.plan_id
+	  AND ck.phase OPERATOR(pg_catalog.=) p.phase
+) c
+/* introduced objects that have gone missing, retired ones still standing */
+CROSS JOIN LATERAL (
+	SELECT COALESCE(pg_catalog.array_agg(
+				pg_catalog.format('Introduced %s "%s" no longer exists.', g.object_type, g.object)
+				ORDER BY g.object) FILTER (WHERE g.role OPERATOR(pg_catalog.=) 'introduced'
+										   AND NOT g.exists), '{}') AS missing,
+		   COALESCE(pg_catalog.array_agg(
+				pg_catalog.format('Retired %s "%s" has not been dropped yet.', g.object_type, g.object)
+				ORDER BY g.object) FILTER (WHERE g.role OPERATOR(pg_catalog.=) 'retired'
+										   AND g.exists), '{}') AS standing,
+		   pg_catalog.string_agg(
+				CASE WHEN g.col IS NULL
+					 THEN pg_catalog.format('DROP %s %s;', pg_catalog.upper(g.object_type), g.object)
+					 ELSE pg_catalog.format('ALTER TABLE %s DROP COLUMN %s;',
+											g.rel, pg_catalog.quote_ident(g.col))
+				END, ' ' ORDER BY g.object) FILTER (WHERE g.role OPERATOR(pg_catalog.=) 'retired'
+													AND g.exists) AS drops
+	FROM phased_change.guarded_objects g
+	WHERE g.plan_id OPERATOR(pg_catalog.=) p.plan_id
+) o
+/* what is known about the evidence of non-use, as sentences */
+CROSS JOIN LATERAL (
+	SELECT CASE
+		WHEN p.status OPERATOR(pg_catalog.<>) 'active' OR NOT r.has_retired
+			 OR p.phase OPERATOR(pg_catalog.=) 4 THEN NULL
+		WHEN NOT t.preloaded THEN
+			'Usage tracking is off because phased_change is not in shared_preload_libraries: nothing proves that the retired objects are unused.'
+		WHEN k.needs_evidence AND t.uncounted OPERATOR(pg_catalog.>) 0 THEN
+			pg_catalog.format('Usage tracking is full (phased_change.max_tracked_columns): %s uses went uncounted.',
+							  t.uncounted)
+		WHEN k.needs_evidence AND k.tracked_from OPERATOR(pg_catalog.>) f.evidence_from THEN
+			pg_catalog.format('Usage tracking has covered the retired objects only since %s, because the server restarted without saved usage statistics.',
+							  k.tracked_from)
+	END AS evidence
+) x
+/* every unmet condition, as sentences */
+CROSS JOIN LATERAL (
+	SELECT CASE WHEN p.status OPERATOR(pg_catalog.<>) 'active' THEN '{}'::pg_catalog.text[]
+		   ELSE
+				/* replication and restores (1.3): a plan whose owner role is missing */
+				CASE WHEN NOT EXISTS (SELECT FROM pg_catalog.pg_roles ro
+									  WHERE ro.rolname OPERATOR(pg_catalog.=) p.owner) THEN
+					ARRAY[pg_catalog.format('The plan''s owner role "%s" does not exist: its checks cannot run. Create the role, or have a superuser run SELECT phase_owner_set(%L, ''role'').',
+											p.owner::pg_catalog.text COLLATE pg_catalog."default", p.name)]
+				ELSE '{}' END
+				OPERATOR(pg_catalog.||)
+				o.missing OPERATOR(pg_catalog.||) c.failed OPERATOR(pg_catalog.||) c.unverified
+				OPERATOR(pg_catalog.||)
+				CASE WHEN p.phase OPERATOR(pg_catalog.=) 4 THEN o.standing ELSE '{}' END
+				OPERATOR(pg_catalog.||)
+				CASE WHEN t.require_evidence AND t.uncounted OPERATOR(pg_catalog.>) 0
+						  AND k.needs_evidence THEN ARRAY[x.evidence]
+					 ELSE '{}' END
+				OPERATOR(pg_catalog.||)
+				CASE WHEN s.soak_remaining OPERATOR(pg_catalog.>) '0'::pg_catalog.interval THEN
+					ARRAY[pg_catalog.format('Phase "%s" has soaked for %s of its %s soak%s.',
+						ph.name,
+						pg_catalog.date_trunc('second', s.soaked),
+						k.soak,
+						s.counted_from)]
+				ELSE '{}' END
+		   END AS blockers
+) b
+/* what is worth knowing but blocks nothing */
+CROSS JOIN LATERAL (
+	SELECT CASE WHEN x.evidence IS NULL
+					 OR (t.require_evidence AND t.preloaded) THEN '{}'::pg_catalog.text[]
+				ELSE ARRAY[x.evidence] END AS warnings
+) w
+/* what to do next */
+CROSS JOIN LATERAL (
+	SELECT CASE
+		WHEN p.status OPERATOR(pg_catalog.=) 'completed' THEN 'Nothing: the plan is completed.'
+		WHEN p.status OPERATOR(pg_catalog.=) 'abandoned' THEN 'Nothing: the plan was abandoned.'
+		WHEN pg_catalog.cardinality(o.missing) OPERATOR(pg_catalog.>) 0 THEN
+			'Re-create the missing introduced objects before advancing.'
+		WHEN c.first_failed IS NOT NULL THEN
+			pg_catalog.format('Make check "%s" hold, then run SELECT phase_verify(%L).', c.first_failed, p.name)
+		WHEN pg_catalog.cardinality(c.unverified) OPERATOR(pg_catalog.>) 0 THEN
+			pg_catalog.format('Run SELECT phase_verify(%L).', p.name)
+		WHEN p.phase OPERATOR(pg_catalog.=) 4 AND o.drops IS NOT NULL THEN
+			pg_catalog.format('Run %s then SELECT phase_advance(%L).', o.drops, p.name)
+		WHEN t.require_evidence AND t.uncounted OPERATOR(pg_catalog.>) 0 AND k.needs_evidence THEN
+			'Raise phased_change.max_tracked_columns and restart the server, or set phased_change.require_usage_evidence to off.'
+		WHEN s.soak_remaining OPERATOR(pg_catalog.>) '0'::pg_catalog.interval THEN
+			pg_catalog.format('Wait %s for the soak, then run SELECT phase_advance(%L).',
+				pg_catalog.date_trunc('second', s.soak_remaining
+					OPERATOR(pg_catalog.+) '0.999999 second'::pg_catalog.interval), p.name)
+		ELSE pg_catalog.format('Run SELECT phase_advance(%L).', p.name)
+	END AS next_step
+) n;
+
+-- the guard cache is invalidated by row triggers (apply workers fire no statement triggers)
+DROP TRIGGER plan_guard_invalidate ON phased_change.plan;
+DROP TRIGGER object_guard_invalidate ON phased_change.object;
+
+/*
+ * Replication and restores (1.3).
+ *
+ * The guard cache is invalidated by row triggers (and a statement trigger
+ * for TRUNCATE), enabled ALWAYS: a logical-replication apply worker fires
+ * row triggers but no INSERT/UPDATE/DELETE statement triggers, and plans
+ * replicated from a publisher must reach the guard of every session.
+ */
+CREATE TRIGGER plan_guard_invalidate
+	AFTER INSERT OR UPDATE OR DELETE ON phased_change.plan
+	FOR EACH ROW EXECUTE FUNCTION phased_change.guard_catalog_changed();
+CREATE TRIGGER plan_guard_invalidate_truncate
+	AFTER TRUNCATE ON phased_change.plan
+	FOR EACH STATEMENT EXECUTE FUNCTION phased_change.guard_catalog_changed();
+CREATE TRIGGER object_guard_invalidate
+	AFTER INSERT OR UPDATE OR DELETE ON phased_change.object
+	FOR EACH ROW EXECUTE FUNCTION phased_change.guard_catalog_changed();
+CREATE TRIGGER object_guard_invalidate_truncate
+	AFTER TRUNCATE ON phased_change.object
+	FOR EACH STATEMENT EXECUTE FUNCTION phased_change.guard_catalog_changed();
+ALTER TABLE phased_change.plan ENABLE ALWAYS TRIGGER plan_guard_invalidate;
+ALTER TABLE phased_change.plan ENABLE ALWAYS TRIGGER plan_guard_invalidate_truncate;
+ALTER TABLE phased_change.object ENABLE ALWAYS TRIGGER object_guard_invalidate;
+ALTER TABLE phased_change.object ENABLE ALWAYS TRIGGER object_guard_invalidate_truncate;
+
+/*
+ * Catalog ids never depend on a sequence being ahead of the table: a
+ * data-only restore sets the sequences back to the dump's values, and a
+ * logical-replication subscriber receives rows with the publisher's ids
+ * while its own sequences stay behind.  Each id is probed (one primary-key
+ * lookup); on a collision, under a transaction advisory lock, the sequence
+ * is moved past the table's highest id (one backward index step) plus a gap
+ * of 2^32, so that rows still coming from a publisher do not reach the ids
+ * handed out here.
+ */
+CREATE FUNCTION phased_change.catalog_next_id(seq pg_catalog.regclass,
+											  tab pg_catalog.regclass,
+											  col pg_catalog.name)
+RETURNS pg_catalog.int8
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	id pg_catalog.int8 := pg_catalog.nextval(seq);
+	taken pg_catalog.bool;
+	highest pg_catalog.int8;
+BEGIN
+	EXECUTE pg_catalog.format('SELECT EXISTS (SELECT FROM %s WHERE %I OPERATOR(pg_catalog.=) $1)',
+							  tab, col)
+		INTO taken USING id;
+	IF NOT taken THEN
+		RETURN id;
+	END IF;
+	PERFORM pg_catalog.pg_advisory_xact_lock(tab::pg_catalog.oid::pg_catalog.int8);
+	id := pg_catalog.nextval(seq);
+	EXECUTE pg_catalog.format('SELECT EXISTS (SELECT FROM %s WHERE %I OPERATOR(pg_catalog.=) $1)',
+							  tab, col)
+		INTO taken USING id;
+	IF taken THEN
+		EXECUTE pg_catalog.format('SELECT pg_catalog.max(%I) FROM %s', col, tab) INTO highest;
+		PERFORM pg_catalog.setval(seq, GREATEST(highest OPERATOR(pg_catalog.+) 4294967296, id));
+		id := pg_catalog.nextval(seq);
+	END IF;
+	RETURN id;
+END
+$$;
+REVOKE ALL ON FUNCTION phased_change.catalog_next_id(pg_catalog.regclass, pg_catalog.regclass,
+													 pg_catalog.name) FROM PUBLIC;
+
+/*
+ * phase is static: the same four rows on every node.  Inserting a row equal
+ * to an existing one is a no-op, so that the initial table sync of a
+ * logical-replication subscriber (which copies the publisher's four rows
+ * into the subscriber's four) completes; any other change is refused.
+ */
+CREATE FUNCTION phased_change.phase_refuse_change()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF TG_OP OPERATOR(pg_catalog.=) 'INSERT' AND EXISTS (
+		SELECT FROM phased_change.phase p
+		WHERE p.phase OPERATOR(pg_catalog.=) NEW.phase
+		  AND p.name OPERATOR(pg_catalog.=) NEW.name) THEN
+		RETURN NULL;
+	END IF;
+	RAISE EXCEPTION 'table "phased_change.phase" cannot be changed'
+		USING ERRCODE = 'insufficient_privilege',
+			  DETAIL = 'The four phases are fixed.';
+END
+$$;
+REVOKE ALL ON FUNCTION phased_change.phase_refuse_change() FROM PUBLIC;
+CREATE TRIGGER phase_static
+	BEFORE INSERT OR UPDATE OR DELETE ON phased_change.phase
+	FOR EACH ROW EXECUTE FUNCTION phased_change.phase_refuse_change();
+ALTER TABLE phased_change.phase ENABLE ALWAYS TRIGGER phase_static;
+ALTER TABLE phased_change.plan ALTER COLUMN plan_id
+	SET DEFAULT phased_change.catalog_next_id('phased_change.plan_id_seq', 'phased_change.plan', 'plan_id');
+ALTER TABLE phased_change.object ALTER COLUMN object_id
+	SET DEFAULT phased_change.catalog_next_id('phased_change.object_id_seq', 'phased_change.object', 'object_id');
+ALTER TABLE phased_change.plan_check ALTER COLUMN check_id
+	SET DEFAULT phased_change.catalog_next_id('phased_change.check_id_seq', 'phased_change.plan_check', 'check_id');
+ALTER TABLE phased_change.event_log ALTER COLUMN event_id
+	SET DEFAULT phased_change.catalog_next_id('phased_change.event_id_seq', 'phased_change.event_log', 'event_id');
+
+/*
+ * A plan whose owner role does not exist (restored without it, or renamed
+ * away) is kept; saying so when the row arrives makes pg_restore print it.
+ */
+CREATE FUNCTION phased_change.plan_owner_check()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles r
+				   WHERE r.rolname OPERATOR(pg_catalog.=) NEW.owner) THEN
+		RAISE WARNING 'owner role "%" of change plan "%" does not exist', NEW.owner, NEW.name
+			USING DETAIL = 'The plan is kept, but its checks fail and only superusers may change it until it has an owner.',
+				  HINT = pg_catalog.format('Create role "%s", or run SELECT phase_owner_set(%L, ''role'') as a superuser.',
+										   NEW.owner, NEW.name);
+	END IF;
+	RETURN NEW;
+END
+$$;
+REVOKE ALL ON FUNCTION phased_change.plan_owner_check() FROM PUBLIC;
+CREATE TRIGGER plan_owner_check
+	AFTER INSERT OR UPDATE OF owner ON phased_change.plan
+	FOR EACH ROW EXECUTE FUNCTION phased_change.plan_owner_check();
+ALTER TABLE phased_change.plan ENABLE ALWAYS TRIGGER plan_owner_check;
+
+CREATE FUNCTION @extschema@.phase_owner_set(plan pg_catalog.text, owner pg_catalog.regrole)
+RETURNS void
+LANGUAGE C CALLED ON NULL INPUT VOLATILE
+AS 'MODULE_PATHNAME', 'phase_owner_set';
+REVOKE ALL ON FUNCTION @extschema@.phase_owner_set(pg_catalog.text, pg_catalog.regrole) FROM PUBLIC;
+
+COMMENT ON FUNCTION phased_change.catalog_next_id(pg_catalog.regclass, pg_catalog.regclass, pg_catalog.name)
+	IS 'Next id of a catalog table, past any id a restore or a publisher put there';
+COMMENT ON FUNCTION phased_change.phase_refuse_change()
+	IS 'Keeps the four phases fixed; re-inserting one of them is a no-op';
+COMMENT ON FUNCTION phased_change.plan_owner_check()
+	IS 'Warns when a plan arrives whose owner role does not exist';
+COMMENT ON FUNCTION @extschema@.phase_owner_set(pg_catalog.text, pg_catalog.regrole)
+	IS 'Give a change plan another owner (its owner, members of it, or superusers)';

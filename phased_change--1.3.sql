@@ -29,7 +29,10 @@ INSERT INTO phased_change.phase VALUES
 
 /*
  * One row per change plan.  owner is the role whose rights checks run with;
- * it is stored as regrole so that it re-resolves by name after pg_restore.
+ * it is stored by name, resolved at each use, so that it re-resolves after
+ * pg_restore and a plan whose owner is missing on the target is restored
+ * all the same (its checks fail and progress says why until a superuser
+ * reassigns it with phase_owner_set).
  */
 CREATE SEQUENCE phased_change.plan_id_seq;
 CREATE TABLE phased_change.plan (
@@ -38,7 +41,7 @@ CREATE TABLE phased_change.plan (
 	name		pg_catalog.text NOT NULL UNIQUE
 				CHECK (name OPERATOR(pg_catalog.<>) ''),
 	description pg_catalog.text,
-	owner		pg_catalog.regrole NOT NULL,
+	owner		pg_catalog.name NOT NULL,
 	status		pg_catalog.text NOT NULL DEFAULT 'active'
 				CHECK (status OPERATOR(pg_catalog.=) ANY (ARRAY['active', 'completed', 'abandoned'])),
 	phase		pg_catalog.int2 NOT NULL DEFAULT 1 REFERENCES phased_change.phase,
@@ -327,7 +330,8 @@ SELECT p.name AS plan,
 	   w.warnings,
 	   CASE WHEN t.preloaded AND p.status OPERATOR(pg_catalog.=) 'active' AND r.has_retired
 			THEN r.usage END AS retired_usage,
-	   p.owner,
+	   /* replication and restores (1.3): the owner is stored by name; NULL when missing */
+	   pg_catalog.to_regrole(pg_catalog.quote_ident(p.owner)) AS owner,
 	   p.created_at
 FROM phased_change.plan p
 JOIN phased_change.phase ph ON ph.phase OPERATOR(pg_catalog.=) p.phase
@@ -464,7 +468,15 @@ CROSS JOIN LATERAL (
 /* every unmet condition, as sentences */
 CROSS JOIN LATERAL (
 	SELECT CASE WHEN p.status OPERATOR(pg_catalog.<>) 'active' THEN '{}'::pg_catalog.text[]
-		   ELSE o.missing OPERATOR(pg_catalog.||) c.failed OPERATOR(pg_catalog.||) c.unverified
+		   ELSE
+				/* replication and restores (1.3): a plan whose owner role is missing */
+				CASE WHEN NOT EXISTS (SELECT FROM pg_catalog.pg_roles ro
+									  WHERE ro.rolname OPERATOR(pg_catalog.=) p.owner) THEN
+					ARRAY[pg_catalog.format('The plan''s owner role "%s" does not exist: its checks cannot run. Create the role, or have a superuser run SELECT phase_owner_set(%L, ''role'').',
+											p.owner::pg_catalog.text COLLATE pg_catalog."default", p.name)]
+				ELSE '{}' END
+				OPERATOR(pg_catalog.||)
+				o.missing OPERATOR(pg_catalog.||) c.failed OPERATOR(pg_catalog.||) c.unverified
 				OPERATOR(pg_catalog.||)
 				CASE WHEN p.phase OPERATOR(pg_catalog.=) 4 THEN o.standing ELSE '{}' END
 				OPERATOR(pg_catalog.||)
@@ -536,14 +548,7 @@ RETURNS trigger
 LANGUAGE C
 AS 'MODULE_PATHNAME', 'guard_catalog_changed';
 
-CREATE TRIGGER plan_guard_invalidate
-	AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON phased_change.plan
-	FOR EACH STATEMENT EXECUTE FUNCTION phased_change.guard_catalog_changed();
-CREATE TRIGGER object_guard_invalidate
-	AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON phased_change.object
-	FOR EACH STATEMENT EXECUTE FUNCTION phased_change.guard_catalog_changed();
-ALTER TABLE phased_change.plan ENABLE ALWAYS TRIGGER plan_guard_invalidate;
-ALTER TABLE phased_change.object ENABLE ALWAYS TRIGGER object_guard_invalidate;
+/* row triggers, defined in the section "Replication and restores" below */
 
 CREATE FUNCTION phased_change.guard_ddl_command_start()
 RETURNS event_trigger
@@ -719,3 +724,150 @@ COMMENT ON FUNCTION phased_change.recorder_status()
 COMMENT ON FUNCTION phased_change.recorder_wait(pg_catalog.interval)
 	IS 'Wait, at most the timeout, until every refusal of this database is recorded; false if some still wait';
 COMMENT ON VIEW phased_change.recorder IS 'Whether every refusal has been recorded: pending, unrecorded, last error';
+
+/*
+ * Replication and restores (1.3).
+ *
+ * The guard cache is invalidated by row triggers (and a statement trigger
+ * for TRUNCATE), enabled ALWAYS: a logical-replication apply worker fires
+ * row triggers but no INSERT/UPDATE/DELETE statement triggers, and plans
+ * replicated from a publisher must reach the guard of every session.
+ */
+CREATE TRIGGER plan_guard_invalidate
+	AFTER INSERT OR UPDATE OR DELETE ON phased_change.plan
+	FOR EACH ROW EXECUTE FUNCTION phased_change.guard_catalog_changed();
+CREATE TRIGGER plan_guard_invalidate_truncate
+	AFTER TRUNCATE ON phased_change.plan
+	FOR EACH STATEMENT EXECUTE FUNCTION phased_change.guard_catalog_changed();
+CREATE TRIGGER object_guard_invalidate
+	AFTER INSERT OR UPDATE OR DELETE ON phased_change.object
+	FOR EACH ROW EXECUTE FUNCTION phased_change.guard_catalog_changed();
+CREATE TRIGGER object_guard_invalidate_truncate
+	AFTER TRUNCATE ON phased_change.object
+	FOR EACH STATEMENT EXECUTE FUNCTION phased_change.guard_catalog_changed();
+ALTER TABLE phased_change.plan ENABLE ALWAYS TRIGGER plan_guard_invalidate;
+ALTER TABLE phased_change.plan ENABLE ALWAYS TRIGGER plan_guard_invalidate_truncate;
+ALTER TABLE phased_change.object ENABLE ALWAYS TRIGGER object_guard_invalidate;
+ALTER TABLE phased_change.object ENABLE ALWAYS TRIGGER object_guard_invalidate_truncate;
+
+/*
+ * Catalog ids never depend on a sequence being ahead of the table: a
+ * data-only restore sets the sequences back to the dump's values, and a
+ * logical-replication subscriber receives rows with the publisher's ids
+ * while its own sequences stay behind.  Each id is probed (one primary-key
+ * lookup); on a collision, under a transaction advisory lock, the sequence
+ * is moved past the table's highest id (one backward index step) plus a gap
+ * of 2^32, so that rows still coming from a publisher do not reach the ids
+ * handed out here.
+ */
+CREATE FUNCTION phased_change.catalog_next_id(seq pg_catalog.regclass,
+											  tab pg_catalog.regclass,
+											  col pg_catalog.name)
+RETURNS pg_catalog.int8
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	id pg_catalog.int8 := pg_catalog.nextval(seq);
+	taken pg_catalog.bool;
+	highest pg_catalog.int8;
+BEGIN
+	EXECUTE pg_catalog.format('SELECT EXISTS (SELECT FROM %s WHERE %I OPERATOR(pg_catalog.=) $1)',
+							  tab, col)
+		INTO taken USING id;
+	IF NOT taken THEN
+		RETURN id;
+	END IF;
+	PERFORM pg_catalog.pg_advisory_xact_lock(tab::pg_catalog.oid::pg_catalog.int8);
+	id := pg_catalog.nextval(seq);
+	EXECUTE pg_catalog.format('SELECT EXISTS (SELECT FROM %s WHERE %I OPERATOR(pg_catalog.=) $1)',
+							  tab, col)
+		INTO taken USING id;
+	IF taken THEN
+		EXECUTE pg_catalog.format('SELECT pg_catalog.max(%I) FROM %s', col, tab) INTO highest;
+		PERFORM pg_catalog.setval(seq, GREATEST(highest OPERATOR(pg_catalog.+) 4294967296, id));
+		id := pg_catalog.nextval(seq);
+	END IF;
+	RETURN id;
+END
+$$;
+REVOKE ALL ON FUNCTION phased_change.catalog_next_id(pg_catalog.regclass, pg_catalog.regclass,
+													 pg_catalog.name) FROM PUBLIC;
+
+/*
+ * phase is static: the same four rows on every node.  Inserting a row equal
+ * to an existing one is a no-op, so that the initial table sync of a
+ * logical-replication subscriber (which copies the publisher's four rows
+ * into the subscriber's four) completes; any other change is refused.
+ */
+CREATE FUNCTION phased_change.phase_refuse_change()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF TG_OP OPERATOR(pg_catalog.=) 'INSERT' AND EXISTS (
+		SELECT FROM phased_change.phase p
+		WHERE p.phase OPERATOR(pg_catalog.=) NEW.phase
+		  AND p.name OPERATOR(pg_catalog.=) NEW.name) THEN
+		RETURN NULL;
+	END IF;
+	RAISE EXCEPTION 'table "phased_change.phase" cannot be changed'
+		USING ERRCODE = 'insufficient_privilege',
+			  DETAIL = 'The four phases are fixed.';
+END
+$$;
+REVOKE ALL ON FUNCTION phased_change.phase_refuse_change() FROM PUBLIC;
+CREATE TRIGGER phase_static
+	BEFORE INSERT OR UPDATE OR DELETE ON phased_change.phase
+	FOR EACH ROW EXECUTE FUNCTION phased_change.phase_refuse_change();
+ALTER TABLE phased_change.phase ENABLE ALWAYS TRIGGER phase_static;
+ALTER TABLE phased_change.plan ALTER COLUMN plan_id
+	SET DEFAULT phased_change.catalog_next_id('phased_change.plan_id_seq', 'phased_change.plan', 'plan_id');
+ALTER TABLE phased_change.object ALTER COLUMN object_id
+	SET DEFAULT phased_change.catalog_next_id('phased_change.object_id_seq', 'phased_change.object', 'object_id');
+ALTER TABLE phased_change.plan_check ALTER COLUMN check_id
+	SET DEFAULT phased_change.catalog_next_id('phased_change.check_id_seq', 'phased_change.plan_check', 'check_id');
+ALTER TABLE phased_change.event_log ALTER COLUMN event_id
+	SET DEFAULT phased_change.catalog_next_id('phased_change.event_id_seq', 'phased_change.event_log', 'event_id');
+
+/*
+ * A plan whose owner role does not exist (restored without it, or renamed
+ * away) is kept; saying so when the row arrives makes pg_restore print it.
+ */
+CREATE FUNCTION phased_change.plan_owner_check()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles r
+				   WHERE r.rolname OPERATOR(pg_catalog.=) NEW.owner) THEN
+		RAISE WARNING 'owner role "%" of change plan "%" does not exist', NEW.owner, NEW.name
+			USING DETAIL = 'The plan is kept, but its checks fail and only superusers may change it until it has an owner.',
+				  HINT = pg_catalog.format('Create role "%s", or run SELECT phase_owner_set(%L, ''role'') as a superuser.',
+										   NEW.owner, NEW.name);
+	END IF;
+	RETURN NEW;
+END
+$$;
+REVOKE ALL ON FUNCTION phased_change.plan_owner_check() FROM PUBLIC;
+CREATE TRIGGER plan_owner_check
+	AFTER INSERT OR UPDATE OF owner ON phased_change.plan
+	FOR EACH ROW EXECUTE FUNCTION phased_change.plan_owner_check();
+ALTER TABLE phased_change.plan ENABLE ALWAYS TRIGGER plan_owner_check;
+
+CREATE FUNCTION @extschema@.phase_owner_set(plan pg_catalog.text, owner pg_catalog.regrole)
+RETURNS void
+LANGUAGE C CALLED ON NULL INPUT VOLATILE
+AS 'MODULE_PATHNAME', 'phase_owner_set';
+REVOKE ALL ON FUNCTION @extschema@.phase_owner_set(pg_catalog.text, pg_catalog.regrole) FROM PUBLIC;
+
+COMMENT ON FUNCTION phased_change.catalog_next_id(pg_catalog.regclass, pg_catalog.regclass, pg_catalog.name)
+	IS 'Next id of a catalog table, past any id a restore or a publisher put there';
+COMMENT ON FUNCTION phased_change.phase_refuse_change()
+	IS 'Keeps the four phases fixed; re-inserting one of them is a no-op';
+COMMENT ON FUNCTION phased_change.plan_owner_check()
+	IS 'Warns when a plan arrives whose owner role does not exist';
+COMMENT ON FUNCTION @extschema@.phase_owner_set(pg_catalog.text, pg_catalog.regrole)
+	IS 'Give a change plan another owner (its owner, members of it, or superusers)';

@@ -20,6 +20,7 @@
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "catalog/indexing.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_extension.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
@@ -29,6 +30,7 @@
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
+#include "utils/lsyscache.h"
 #include "utils/rel.h"
 
 #include "phased_change.h"
@@ -145,6 +147,21 @@ catalog_end(CatalogSession *session)
 }
 
 /*
+ * plan_owner_by_name
+ *		Whether the catalog keeps a plan's owner by name (1.3 on) rather than
+ *		as a regrole (1.0 to 1.2): the library must also work with a catalog
+ *		that ALTER EXTENSION UPDATE has not reached yet.
+ */
+bool
+plan_owner_by_name(void)
+{
+	Oid			planrel = get_relname_relid("plan",
+											get_namespace_oid(PHASED_CHANGE_EXTENSION, false));
+
+	return get_atttype(planrel, get_attnum(planrel, "owner")) == NAMEOID;
+}
+
+/*
  * plan_lock
  *		Read the named plan and lock its row until the end of the transaction,
  *		so that transitions of one plan serialize.  FOR NO KEY UPDATE leaves
@@ -163,9 +180,18 @@ plan_lock(const char *name, PlanRow *plan)
 	bool		isnull;
 
 	recorder_kick();
-	if (SPI_execute_with_args("SELECT plan_id, status, phase, owner::pg_catalog.oid, entered_at"
-							  " FROM phased_change.plan WHERE name = $1"
-							  " FOR NO KEY UPDATE",
+	/* the owner is kept by name, so that a restore never fails on it */
+	if (SPI_execute_with_args(plan_owner_by_name() ?
+							  "SELECT p.plan_id, p.status, p.phase,"
+							  "  COALESCE((SELECT r.oid FROM pg_catalog.pg_roles r"
+							  "            WHERE r.rolname = p.owner), 0),"
+							  "  p.entered_at, p.owner"
+							  " FROM phased_change.plan p WHERE p.name = $1"
+							  " FOR NO KEY UPDATE OF p" :
+							  "SELECT p.plan_id, p.status, p.phase, p.owner::pg_catalog.oid,"
+							  "  p.entered_at, pg_catalog.pg_get_userbyid(p.owner)"
+							  " FROM phased_change.plan p WHERE p.name = $1"
+							  " FOR NO KEY UPDATE OF p",
 							  1, argtypes, values, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read change plan \"%s\"", name);
 	if (SPI_processed == 0)
@@ -183,6 +209,7 @@ plan_lock(const char *name, PlanRow *plan)
 	plan->phase = (Phase) DatumGetInt16(SPI_getbinval(tuple, tupdesc, 3, &isnull));
 	plan->owner = DatumGetObjectId(SPI_getbinval(tuple, tupdesc, 4, &isnull));
 	plan->entered_at = DatumGetTimestampTz(SPI_getbinval(tuple, tupdesc, 5, &isnull));
+	plan->owner_name = SPI_getvalue(tuple, tupdesc, 6);
 	plan->now = GetCurrentTimestamp();
 }
 
@@ -208,17 +235,23 @@ plan_require_active(const PlanRow *plan)
 void
 plan_require_privilege(const PlanRow *plan, const Caller *caller)
 {
-	char	   *owner_name;
-
-	if (has_privs_of_role(caller->roleid, plan->owner))
+	if (OidIsValid(plan->owner) ? has_privs_of_role(caller->roleid, plan->owner)
+		: superuser_arg(caller->roleid))
 		return;
 
-	owner_name = GetUserNameFromId(plan->owner, true);
+	if (!OidIsValid(plan->owner))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for change plan \"%s\"", plan->name),
+				 errdetail("The plan's owner role \"%s\" does not exist; only superusers may change this plan.",
+						   plan->owner_name),
+				 errhint("Create role \"%s\", or have a superuser run SELECT phase_owner_set(%s, 'role').",
+						 plan->owner_name, quote_literal_cstr(plan->name))));
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 			 errmsg("permission denied for change plan \"%s\"", plan->name),
 			 errdetail("Only role \"%s\", its members and superusers may change this plan.",
-					   owner_name ? owner_name : "(dropped role)")));
+					   plan->owner_name)));
 }
 
 /*

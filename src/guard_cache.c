@@ -15,9 +15,11 @@
  * scan with an MVCC snapshot of a table that is not a system catalog: a
  * SERIALIZABLE application would otherwise carry SIReadLocks on the
  * extension's tables for reading its own, and could be failed for a plan's
- * change.  A statement trigger on the plan catalog invalidates the relcache
- * entry of phased_change.plan on every change; the relcache callback
- * registered here then drops the whole cache, in every backend.
+ * change.  Row triggers on the plan catalog (enabled ALWAYS, so that a
+ * logical-replication apply worker fires them too; TRUNCATE by a statement
+ * trigger) invalidate the relcache entry of phased_change.plan on every
+ * change; the relcache callback registered here then drops the whole
+ * cache, in every backend.
  *
  *-------------------------------------------------------------------------
  */
@@ -359,8 +361,10 @@ guard_cache_lookup(Oid relid)
 
 /*
  * guard_catalog_changed()
- *		Statement trigger on the plan catalog: invalidate every backend's
- *		guard cache when the transaction commits.
+ *		Trigger on the plan catalog (per row, and per statement for
+ *		TRUNCATE): invalidate every backend's guard cache when the
+ *		transaction commits.  Repeated invalidations of one relation in a
+ *		transaction are merged, so a row trigger costs little.
  */
 Datum
 guard_catalog_changed(PG_FUNCTION_ARGS)

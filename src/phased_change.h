@@ -60,7 +60,8 @@ typedef struct PlanRow
 	char	   *name;
 	char	   *status;
 	Phase		phase;
-	Oid			owner;
+	Oid			owner;			/* InvalidOid when the owner role is missing */
+	char	   *owner_name;		/* as stored in the plan */
 	TimestampTz entered_at;
 	TimestampTz now;			/* the clock, read once the row was locked */
 } PlanRow;
@@ -81,6 +82,7 @@ extern Caller caller_identify(void);
 extern void catalog_begin(CatalogSession *session);
 extern void catalog_end(CatalogSession *session);
 extern Oid	extension_owner(void);
+extern bool plan_owner_by_name(void);
 extern Oid	extension_namespace(void);
 extern void plan_lock(const char *name, PlanRow *plan);
 extern void plan_require_active(const PlanRow *plan);

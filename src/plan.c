@@ -19,6 +19,8 @@
 
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
@@ -34,6 +36,7 @@ PG_FUNCTION_INFO_V1(phase_verify);
 PG_FUNCTION_INFO_V1(phase_advance);
 PG_FUNCTION_INFO_V1(phase_rollback);
 PG_FUNCTION_INFO_V1(phase_abandon);
+PG_FUNCTION_INFO_V1(phase_owner_set);
 
 /*
  * arg_soak
@@ -152,7 +155,7 @@ phase_plan_create(PG_FUNCTION_ARGS)
 	Caller		caller = caller_identify();
 	CatalogSession session;
 	PlanRow		plan = {0};
-	Oid			argtypes[5] = {TEXTOID, TEXTOID, OIDOID, INTERVALOID, TIMESTAMPTZOID};
+	Oid			argtypes[5] = {TEXTOID, TEXTOID, NAMEOID, INTERVALOID, TIMESTAMPTZOID};
 	Datum		values[5];
 	char		nulls[5] = {' ', description ? ' ' : 'n', ' ', ' ', ' '};
 	bool		isnull;
@@ -164,10 +167,21 @@ phase_plan_create(PG_FUNCTION_ARGS)
 	plan.entered_at = plan.now;
 	values[0] = CStringGetTextDatum(name);
 	values[1] = description ? CStringGetTextDatum(description) : (Datum) 0;
-	values[2] = ObjectIdGetDatum(caller.roleid);
+	values[2] = DirectFunctionCall1(namein, CStringGetDatum(caller.role_name));
+	if (!plan_owner_by_name())
+	{
+		/* a catalog not yet updated to 1.3 keeps the owner as a regrole */
+		argtypes[2] = OIDOID;
+		values[2] = ObjectIdGetDatum(caller.roleid);
+	}
 	values[3] = IntervalPGetDatum(soak);
 	values[4] = TimestampTzGetDatum(plan.now);
-	if (SPI_execute_with_args("INSERT INTO phased_change.plan"
+	if (SPI_execute_with_args(argtypes[2] == NAMEOID ?
+							  "INSERT INTO phased_change.plan"
+							  " (name, description, owner, soak, created_at, entered_at)"
+							  " VALUES ($1, $2, $3, $4, $5, $5)"
+							  " ON CONFLICT (name) DO NOTHING RETURNING plan_id" :
+							  "INSERT INTO phased_change.plan"
 							  " (name, description, owner, soak, created_at, entered_at)"
 							  " VALUES ($1, $2, $3::pg_catalog.regrole, $4, $5, $5)"
 							  " ON CONFLICT (name) DO NOTHING RETURNING plan_id",
@@ -523,6 +537,51 @@ phase_abandon(PG_FUNCTION_ARGS)
 	event.from_phase = plan.phase;
 	plan_set_phase(&plan, PHASE_NONE, "abandoned");
 	event.detail = history_detail("reason", reason, NULL);
+	history_record(&plan, &caller, &event);
+	catalog_end(&session);
+	PG_RETURN_VOID();
+}
+
+/*
+ * phase_owner_set(plan text, owner regrole)
+ *		Give a plan another owner: the way out for a plan whose owner role
+ *		is missing (restored without it, or renamed), which only superusers
+ *		may then change.  The caller must also have the rights of the new
+ *		owner, whose rights the checks will run with.
+ */
+Datum
+phase_owner_set(PG_FUNCTION_ARGS)
+{
+	char	   *name = arg_name(fcinfo, 0, "plan");
+	Oid			new_owner;
+	char	   *new_owner_name;
+	Caller		caller;
+	CatalogSession session;
+	PlanRow		plan;
+	Oid			argtypes[2] = {INT8OID, NAMEOID};
+	Datum		values[2];
+	HistoryEvent event = {"owner_set", PHASE_NONE, PHASE_NONE, false, -1, NULL};
+
+	arg_require(fcinfo, 1, "owner");
+	new_owner = PG_GETARG_OID(1);
+	new_owner_name = GetUserNameFromId(new_owner, false);
+	caller = caller_identify();
+	if (!has_privs_of_role(caller.roleid, new_owner))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to give change plan \"%s\" to role \"%s\"",
+						name, new_owner_name),
+				 errdetail("Only members of role \"%s\" and superusers may make it the owner of a plan.",
+						   new_owner_name)));
+
+	plan_open(name, &caller, &session, &plan);
+	values[0] = Int64GetDatum(plan.plan_id);
+	values[1] = DirectFunctionCall1(namein, CStringGetDatum(new_owner_name));
+	if (SPI_execute_with_args("UPDATE phased_change.plan SET owner = $2 WHERE plan_id = $1",
+							  2, argtypes, values, NULL, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not set the owner of change plan \"%s\"", name);
+	event.detail = history_detail("from_owner", plan.owner_name,
+								  "to_owner", new_owner_name, NULL);
 	history_record(&plan, &caller, &event);
 	catalog_end(&session);
 	PG_RETURN_VOID();
