@@ -299,8 +299,8 @@ CROSS JOIN LATERAL (
 				   THEN fx.part_of IS DISTINCT FROM rc.oid
 						AND fx.class_rel IS DISTINCT FROM rc.oid
 				   /* a column's own default, NOT NULL constraint and sequence go with it */
-				   ELSE NOT (fx.default_rel OPERATOR(pg_catalog.=) rc.oid
-							 AND fx.default_num OPERATOR(pg_catalog.=) ra.attnum)
+				   ELSE (fx.default_rel IS DISTINCT FROM rc.oid
+						 OR fx.default_num IS DISTINCT FROM ra.attnum)
 						AND fx.contype IS DISTINCT FROM 'n'
 						AND fx.relkind IS DISTINCT FROM 'S'
 			  END
@@ -316,7 +316,8 @@ CROSS JOIN LATERAL (
 		SELECT CASE WHEN pg_catalog.replace(pg_catalog.encode(tg.tgargs, 'escape'), '\000', ' ') OPERATOR(pg_catalog.~*) w.pattern
 					THEN pg_catalog.format('Trigger %s names retired %s "%s" in its arguments. To look at it: SELECT pg_catalog.pg_get_triggerdef(oid) FROM pg_catalog.pg_trigger WHERE tgrelid = %L::pg_catalog.regclass AND tgname = %L;',
 										   tio.identity, ro.object_type, ro.identity,
-										   rc.oid::pg_catalog.regclass::pg_catalog.text, tg.tgname)
+										   pg_catalog.format('%I.%I', tia.object_names[1], tia.object_names[2]),
+										   tg.tgname)
 					ELSE pg_catalog.format('Trigger %s runs function %s, whose body names retired %s "%s". To look at it: SELECT pg_catalog.pg_get_functiondef(%L::pg_catalog.regprocedure);',
 										   tio.identity, fio.identity, ro.object_type, ro.identity, fio.identity)
 			   END
@@ -328,6 +329,7 @@ CROSS JOIN LATERAL (
 		JOIN pg_catalog.pg_proc fn ON fn.oid OPERATOR(pg_catalog.=) tg.tgfoid
 		CROSS JOIN LATERAL pg_catalog.pg_identify_object('pg_catalog.pg_trigger'::pg_catalog.regclass, tg.oid, 0) tio
 		CROSS JOIN LATERAL pg_catalog.pg_identify_object('pg_catalog.pg_proc'::pg_catalog.regclass, fn.oid, 0) fio
+		CROSS JOIN LATERAL pg_catalog.pg_identify_object_as_address('pg_catalog.pg_trigger'::pg_catalog.regclass, tg.oid, 0) tia
 		WHERE (fn.prosrc OPERATOR(pg_catalog.~*) w.pattern
 			   OR pg_catalog.replace(pg_catalog.encode(tg.tgargs, 'escape'), '\000', ' ') OPERATOR(pg_catalog.~*) w.pattern)
 		  /* a trigger pg_depend already ties to the column is listed once, above */
