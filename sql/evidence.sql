@@ -7,9 +7,9 @@
 -- row-level-security policy, a trigger whose function reads NEW.<column>
 -- (in any case), a trigger that names the column in its arguments, a
 -- generated column, an index, a check constraint, a rule; for a retired
--- table, the views, foreign keys and children outside it.  The column's own
--- default and NOT NULL, and a function naming a longer word, are not uses.  The output is
--- the same with and without preloading.
+-- table, the views, foreign keys and children outside it.  The column's
+-- own default and NOT NULL, and a function naming a longer word, are not
+-- uses.  The output is the same with and without preloading.
 --
 SET phased_change.unplanned_ddl = allow;
 
