@@ -172,7 +172,9 @@ CROSS JOIN LATERAL (
  * pg_trigger's indexes.
  */
 CROSS JOIN LATERAL (
-	SELECT COALESCE(pg_catalog.array_agg(su.sentence ORDER BY su.sentence), '{}') AS sentences
+	SELECT COALESCE(pg_catalog.array_agg(su.sentence COLLATE pg_catalog."default"
+										 ORDER BY su.sentence COLLATE pg_catalog."C"),
+					'{}') AS sentences
 	FROM phased_change.object ro
 	JOIN pg_catalog.pg_class rc ON rc.oid OPERATOR(pg_catalog.=) ro.rel::pg_catalog.oid
 	LEFT JOIN pg_catalog.pg_attribute ra
