@@ -100,6 +100,12 @@ ALTER TABLE ev_profile DROP COLUMN category_count;
 SELECT ready, blockers, next_step FROM phased_change.progress WHERE plan = 'ev';
 SELECT phase_advance('ev');
 
+-- In cleanup a use is still a blocker while the column stands.
+CREATE VIEW ev_profile_late AS SELECT legacy_categories FROM ev_profile;
+SELECT b AS blocker FROM phased_change.progress, unnest(blockers) b WHERE plan = 'ev' ORDER BY 1;
+SELECT next_step FROM phased_change.progress WHERE plan = 'ev';
+DROP VIEW ev_profile_late;
+
 -- Cleanup: the column goes with its own default and NOT NULL; the plan
 -- completes.
 ALTER TABLE ev_profile DROP COLUMN legacy_categories;
