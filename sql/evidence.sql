@@ -77,7 +77,8 @@ SELECT event, jsonb_array_length(detail -> 'blockers') AS blockers FROM phased_c
 WHERE plan = 'ev' AND event = 'advance_refused';
 
 -- Each blocker's SQL shows the object.
-SELECT pg_catalog.pg_get_viewdef('public.ev_profile_legacy'::pg_catalog.regclass);
+-- (pg_get_viewdef qualifies column names up to PostgreSQL 15, not from 16)
+SELECT pg_catalog.pg_get_viewdef('public.ev_profile_legacy'::pg_catalog.regclass) LIKE '%legacy_categories%' AS shows_the_column;
 SELECT pg_catalog.pg_get_functiondef('public.ev_dual_write()'::pg_catalog.regprocedure);
 SELECT policyname, qual FROM pg_catalog.pg_policies
 WHERE schemaname = 'public' AND tablename = 'ev_profile' AND policyname = 'ev_legacy_visible';
