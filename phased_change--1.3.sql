@@ -595,6 +595,14 @@ CROSS JOIN LATERAL (
 						AND fx.contype IS DISTINCT FROM 'n'
 						AND fx.relkind IS DISTINCT FROM 'S'
 			  END
+		  /* a relation the plan retires too goes in cleanup, with the rest */
+		  AND NOT EXISTS (
+				SELECT FROM phased_change.object so
+				WHERE so.rel OPERATOR(pg_catalog.=)
+						COALESCE(fx.view_oid, fx.part_of, fx.class_rel)::pg_catalog.regclass
+				  AND so.col IS NULL
+				  AND so.plan_id OPERATOR(pg_catalog.=) ro.plan_id
+				  AND so.role OPERATOR(pg_catalog.=) 'retired')
 		  /* an index that backs a constraint is shown as the constraint */
 		  AND NOT (fx.relkind OPERATOR(pg_catalog.=) ANY ('{i,I}'::"char"[]) AND EXISTS (
 				SELECT FROM pg_catalog.pg_depend ci

@@ -8,8 +8,9 @@
 -- (in any case), a trigger that names the column in its arguments, a
 -- generated column, an index, a check constraint, a rule; for a retired
 -- table, the views, foreign keys and children outside it.  The column's
--- own default and NOT NULL, and a function naming a longer word, are not
--- uses.  The output is the same with and without preloading.
+-- own default and NOT NULL, a function naming a longer word, and a view the
+-- plan retires as well are not uses.  The output is the same with and
+-- without preloading.
 --
 SET phased_change.unplanned_ddl = allow;
 
@@ -124,8 +125,11 @@ CREATE TRIGGER ev_lookup_count BEFORE INSERT ON ev_lookup
 CREATE TABLE ev_order (id int, lookup_id int REFERENCES ev_lookup);
 CREATE VIEW ev_lookup_labels AS SELECT label FROM ev_lookup;
 CREATE TABLE ev_lookup_archive () INHERITS (ev_lookup);
+-- a view the plan retires as well is dropped with the table, in cleanup
+CREATE VIEW ev_lookup_old_labels AS SELECT id, label FROM ev_lookup;
 SELECT phase_plan_create('ev-table', NULL, '0');
 SELECT phase_retire('ev-table', 'ev_lookup');
+SELECT phase_retire('ev-table', 'ev_lookup_old_labels');
 SELECT phase_advance('ev-table');
 SELECT phase_advance('ev-table');
 SELECT b AS blocker FROM phased_change.progress, unnest(blockers) b WHERE plan = 'ev-table' ORDER BY 1;
@@ -134,6 +138,7 @@ DROP VIEW ev_lookup_labels;
 DROP TABLE ev_order;
 DROP TABLE ev_lookup_archive;
 SELECT phase_advance('ev-table');
+DROP VIEW ev_lookup_old_labels;
 DROP TABLE ev_lookup;
 SELECT phase_advance('ev-table');
 
