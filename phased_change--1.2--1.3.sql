@@ -203,47 +203,39 @@ CROSS JOIN LATERAL (
 			  AND d.refobjid OPERATOR(pg_catalog.=) rc.oid
 			  AND d.deptype OPERATOR(pg_catalog.=) 'n'
 		) dep
-		/* the facts that name the object and say whose part it is */
+		/* the facts that name the object and say what it is */
 		CROSS JOIN LATERAL (
 			SELECT (SELECT r.ev_class FROM pg_catalog.pg_rewrite r
 					WHERE dep.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_rewrite'::pg_catalog.regclass
 					  AND r.oid OPERATOR(pg_catalog.=) dep.objid
 					  AND r.rulename OPERATOR(pg_catalog.=) '_RETURN') AS view_oid,
-				   (SELECT COALESCE(i.indrelid, c.oid) FROM pg_catalog.pg_class c
-					LEFT JOIN pg_catalog.pg_index i ON i.indexrelid OPERATOR(pg_catalog.=) c.oid
-					WHERE dep.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
-					  AND c.oid OPERATOR(pg_catalog.=) dep.objid) AS class_rel,
 				   (SELECT c.relkind FROM pg_catalog.pg_class c
 					WHERE dep.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
 					  AND c.oid OPERATOR(pg_catalog.=) dep.objid) AS relkind,
-				   (SELECT ad.adrelid FROM pg_catalog.pg_attrdef ad
+				   (SELECT ga.attgenerated OPERATOR(pg_catalog.<>) ''
+					FROM pg_catalog.pg_attrdef ad
+					JOIN pg_catalog.pg_attribute ga ON ga.attrelid OPERATOR(pg_catalog.=) ad.adrelid
+												   AND ga.attnum OPERATOR(pg_catalog.=) ad.adnum
 					WHERE dep.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_attrdef'::pg_catalog.regclass
-					  AND ad.oid OPERATOR(pg_catalog.=) dep.objid) AS default_rel,
-				   (SELECT ad.adnum FROM pg_catalog.pg_attrdef ad
+					  AND ad.oid OPERATOR(pg_catalog.=) dep.objid) AS generated,
+				   (SELECT ad.adrelid OPERATOR(pg_catalog.=) rc.oid
+						   AND ad.adnum OPERATOR(pg_catalog.=) ra.attnum
+					FROM pg_catalog.pg_attrdef ad
 					WHERE dep.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_attrdef'::pg_catalog.regclass
-					  AND ad.oid OPERATOR(pg_catalog.=) dep.objid) AS default_num,
+					  AND ad.oid OPERATOR(pg_catalog.=) dep.objid) AS own_default,
 				   (SELECT cn.contype FROM pg_catalog.pg_constraint cn
 					WHERE dep.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_constraint'::pg_catalog.regclass
 					  AND cn.oid OPERATOR(pg_catalog.=) dep.objid) AS contype,
-				   (SELECT COALESCE(
-						(SELECT r.ev_class FROM pg_catalog.pg_rewrite r
-						 WHERE dep.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_rewrite'::pg_catalog.regclass
-						   AND r.oid OPERATOR(pg_catalog.=) dep.objid),
-						(SELECT pl.polrelid FROM pg_catalog.pg_policy pl
-						 WHERE dep.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_policy'::pg_catalog.regclass
-						   AND pl.oid OPERATOR(pg_catalog.=) dep.objid),
-						(SELECT tg.tgrelid FROM pg_catalog.pg_trigger tg
-						 WHERE dep.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_trigger'::pg_catalog.regclass
-						   AND tg.oid OPERATOR(pg_catalog.=) dep.objid),
-						(SELECT cn.conrelid FROM pg_catalog.pg_constraint cn
-						 WHERE dep.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_constraint'::pg_catalog.regclass
-						   AND cn.oid OPERATOR(pg_catalog.=) dep.objid),
-						(SELECT ad.adrelid FROM pg_catalog.pg_attrdef ad
-						 WHERE dep.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_attrdef'::pg_catalog.regclass
-						   AND ad.oid OPERATOR(pg_catalog.=) dep.objid),
-						(SELECT sx.stxrelid FROM pg_catalog.pg_statistic_ext sx
-						 WHERE dep.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_statistic_ext'::pg_catalog.regclass
-						   AND sx.oid OPERATOR(pg_catalog.=) dep.objid))) AS part_of
+				   /* the relations it is a part of (it goes with them) */
+				   ARRAY(SELECT od.refobjid FROM pg_catalog.pg_depend od
+						 WHERE od.classid OPERATOR(pg_catalog.=) dep.classid
+						   AND od.objid OPERATOR(pg_catalog.=) dep.objid
+						   AND od.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+						   AND od.deptype OPERATOR(pg_catalog.=) ANY ('{a,i}'::"char"[])
+						 UNION ALL
+						 SELECT dep.objid
+						 WHERE dep.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass)
+					   AS part_of
 		) fx
 		/* the object as PostgreSQL names it (a view rather than its _RETURN rule) */
 		CROSS JOIN LATERAL (
@@ -257,10 +249,7 @@ CROSS JOIN LATERAL (
 		/* what to call it, and the SQL that shows it */
 		CROSS JOIN LATERAL (
 			SELECT CASE WHEN io.type OPERATOR(pg_catalog.=) 'default value'
-							 AND EXISTS (SELECT FROM pg_catalog.pg_attribute ga
-										 WHERE ga.attrelid OPERATOR(pg_catalog.=) fx.default_rel
-										   AND ga.attnum OPERATOR(pg_catalog.=) fx.default_num
-										   AND ga.attgenerated OPERATOR(pg_catalog.<>) '')
+							 AND fx.generated
 						THEN 'generated column' ELSE io.type END AS kind,
 				   CASE WHEN io.type OPERATOR(pg_catalog.=) 'default value'
 						THEN pg_catalog.format('%I.%I.%I', ia.object_names[1], ia.object_names[2],
@@ -298,19 +287,16 @@ CROSS JOIN LATERAL (
 		) dn
 		WHERE CASE WHEN ro.col IS NULL
 				   /* a relation's own parts go with it */
-				   THEN fx.part_of IS DISTINCT FROM rc.oid
-						AND fx.class_rel IS DISTINCT FROM rc.oid
+				   THEN NOT rc.oid OPERATOR(pg_catalog.=) ANY (fx.part_of)
 				   /* a column's own default, NOT NULL constraint and sequence go with it */
-				   ELSE (fx.default_rel IS DISTINCT FROM rc.oid
-						 OR fx.default_num IS DISTINCT FROM ra.attnum)
+				   ELSE fx.own_default IS NOT TRUE
 						AND fx.contype IS DISTINCT FROM 'n'
 						AND fx.relkind IS DISTINCT FROM 'S'
 			  END
 		  /* a relation the plan retires too goes in cleanup, with the rest */
 		  AND NOT EXISTS (
 				SELECT FROM phased_change.object so
-				WHERE so.rel OPERATOR(pg_catalog.=)
-						COALESCE(fx.view_oid, fx.part_of, fx.class_rel)::pg_catalog.regclass
+				WHERE so.rel OPERATOR(pg_catalog.=) ANY (fx.part_of::pg_catalog.regclass[])
 				  AND so.col IS NULL
 				  AND so.plan_id OPERATOR(pg_catalog.=) ro.plan_id
 				  AND so.role OPERATOR(pg_catalog.=) 'retired')
