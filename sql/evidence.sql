@@ -114,6 +114,31 @@ ALTER TABLE ev_profile DROP COLUMN legacy_categories;
 SELECT phase_advance('ev');
 INSERT INTO ev_profile (id, primary_categories) VALUES (2, '{TypeB}');
 
+-- A column name is matched as a word, its characters taken literally: the
+-- dot in "Legacy.Tag" matches only a dot.
+CREATE TABLE ev_tags (id int, "Legacy.Tag" text, note text);
+CREATE FUNCTION ev_tags_copy() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	NEW.note := NEW."Legacy.Tag";
+	RETURN NEW;
+END
+$$;
+CREATE FUNCTION ev_tags_other() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	NEW.note := 'LegacyXTag';
+	RETURN NEW;
+END
+$$;
+CREATE TRIGGER ev_tags_copy BEFORE INSERT ON ev_tags FOR EACH ROW EXECUTE FUNCTION ev_tags_copy();
+CREATE TRIGGER ev_tags_other BEFORE INSERT ON ev_tags FOR EACH ROW EXECUTE FUNCTION ev_tags_other();
+SELECT phase_plan_create('ev-tags', NULL, '0');
+SELECT phase_retire('ev-tags', 'ev_tags', 'Legacy.Tag');
+SELECT w AS warning FROM phased_change.progress, unnest(warnings) w
+WHERE plan = 'ev-tags' AND w NOT LIKE 'Usage tracking%' ORDER BY 1;
+SELECT phase_abandon('ev-tags', 'test done');
+DROP TABLE ev_tags;
+DROP FUNCTION ev_tags_copy(), ev_tags_other();
+
 -- A retired table: the views, foreign keys and inheritance children
 -- outside it are its uses; its own index, trigger, policy and rule go with
 -- it and are not listed.
