@@ -135,6 +135,9 @@ ALTER SEQUENCE phased_change.event_id_seq OWNED BY phased_change.event_log.event
 CREATE INDEX event_log_plan_idx ON phased_change.event_log (plan_id, event_id);
 CREATE INDEX event_log_verification_idx ON phased_change.event_log (plan_id, from_phase, at)
 	WHERE checks_ok IS NOT NULL;
+/* the last failed verification of a phase, found without reading the successful ones */
+CREATE INDEX event_log_failed_verification_idx ON phased_change.event_log (plan_id, from_phase, at)
+	WHERE NOT checks_ok;
 
 CREATE FUNCTION phased_change.event_log_refuse_change()
 RETURNS trigger
@@ -450,6 +453,188 @@ CROSS JOIN LATERAL (
 	FROM phased_change.guarded_objects g
 	WHERE g.plan_id OPERATOR(pg_catalog.=) p.plan_id
 ) o
+/*
+ * what the catalog shows still using the plan's retired objects, as
+ * sentences naming each object and the SQL to look at it: the objects
+ * pg_depend records as depending on a retired column (views, rules,
+ * policies, indexes, constraints, generated columns, triggers, statistics,
+ * functions with SQL-standard bodies) or, for a retired relation, on the
+ * relation from outside it; and the triggers of a retired column's table
+ * whose function body or arguments name the column (a word, in any case).
+ * Only the plan's retired objects are looked at, through pg_depend's and
+ * pg_trigger's indexes.
+ */
+CROSS JOIN LATERAL (
+	SELECT COALESCE(pg_catalog.array_agg(su.sentence COLLATE pg_catalog."default"
+										 ORDER BY su.sentence COLLATE pg_catalog."C"),
+					'{}') AS sentences
+	FROM phased_change.object ro
+	JOIN pg_catalog.pg_class rc ON rc.oid OPERATOR(pg_catalog.=) ro.rel::pg_catalog.oid
+	LEFT JOIN pg_catalog.pg_attribute ra
+		ON ra.attrelid OPERATOR(pg_catalog.=) rc.oid
+	   AND ra.attname OPERATOR(pg_catalog.=) ro.col
+	   AND NOT ra.attisdropped
+	CROSS JOIN LATERAL (
+		/* dependent objects: of a column, any but its own parts; of a relation, those outside it */
+		SELECT pg_catalog.format('%s %s uses retired %s "%s". To look at it: %s;',
+					pg_catalog.upper(pg_catalog.left(dn.kind, 1)) OPERATOR(pg_catalog.||)
+						pg_catalog.substr(dn.kind, 2),
+					dn.identity, ro.object_type, ro.identity, dn.look) AS sentence
+		FROM (
+			SELECT d.classid, d.objid, d.objsubid
+			FROM pg_catalog.pg_depend d
+			WHERE ro.col IS NOT NULL
+			  AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+			  AND d.refobjid OPERATOR(pg_catalog.=) rc.oid
+			  AND d.refobjsubid OPERATOR(pg_catalog.=) ra.attnum
+			  AND d.deptype OPERATOR(pg_catalog.=) ANY ('{n,a}'::"char"[])
+			UNION
+			SELECT d.classid, d.objid, d.objsubid
+			FROM pg_catalog.pg_depend d
+			WHERE ro.col IS NULL
+			  AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+			  AND d.refobjid OPERATOR(pg_catalog.=) rc.oid
+			  AND d.deptype OPERATOR(pg_catalog.=) 'n'
+		) dep
+		/* the facts that name the object and say what it is */
+		CROSS JOIN LATERAL (
+			SELECT (SELECT r.ev_class FROM pg_catalog.pg_rewrite r
+					WHERE dep.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_rewrite'::pg_catalog.regclass
+					  AND r.oid OPERATOR(pg_catalog.=) dep.objid
+					  AND r.rulename OPERATOR(pg_catalog.=) '_RETURN') AS view_oid,
+				   (SELECT c.relkind FROM pg_catalog.pg_class c
+					WHERE dep.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+					  AND c.oid OPERATOR(pg_catalog.=) dep.objid) AS relkind,
+				   (SELECT ga.attgenerated OPERATOR(pg_catalog.<>) ''
+					FROM pg_catalog.pg_attrdef ad
+					JOIN pg_catalog.pg_attribute ga ON ga.attrelid OPERATOR(pg_catalog.=) ad.adrelid
+												   AND ga.attnum OPERATOR(pg_catalog.=) ad.adnum
+					WHERE dep.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_attrdef'::pg_catalog.regclass
+					  AND ad.oid OPERATOR(pg_catalog.=) dep.objid) AS generated,
+				   (SELECT ad.adrelid OPERATOR(pg_catalog.=) rc.oid
+						   AND ad.adnum OPERATOR(pg_catalog.=) ra.attnum
+					FROM pg_catalog.pg_attrdef ad
+					WHERE dep.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_attrdef'::pg_catalog.regclass
+					  AND ad.oid OPERATOR(pg_catalog.=) dep.objid) AS own_default,
+				   (SELECT cn.contype FROM pg_catalog.pg_constraint cn
+					WHERE dep.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_constraint'::pg_catalog.regclass
+					  AND cn.oid OPERATOR(pg_catalog.=) dep.objid) AS contype,
+				   /* the relations it is a part of (it goes with them) */
+				   ARRAY(SELECT od.refobjid FROM pg_catalog.pg_depend od
+						 WHERE od.classid OPERATOR(pg_catalog.=) dep.classid
+						   AND od.objid OPERATOR(pg_catalog.=) dep.objid
+						   AND od.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+						   AND od.deptype OPERATOR(pg_catalog.=) ANY ('{a,i}'::"char"[])
+						 UNION ALL
+						 SELECT dep.objid
+						 WHERE dep.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass)
+					   AS part_of
+		) fx
+		/* the object as PostgreSQL names it (a view rather than its _RETURN rule) */
+		CROSS JOIN LATERAL (
+			SELECT CASE WHEN fx.view_oid IS NOT NULL THEN 'pg_catalog.pg_class'::pg_catalog.regclass
+						ELSE dep.classid END AS classid,
+				   COALESCE(fx.view_oid, dep.objid) AS objid,
+				   CASE WHEN fx.view_oid IS NOT NULL THEN 0 ELSE dep.objsubid END AS objsubid
+		) ob
+		CROSS JOIN LATERAL pg_catalog.pg_identify_object(ob.classid, ob.objid, ob.objsubid) io
+		CROSS JOIN LATERAL pg_catalog.pg_identify_object_as_address(ob.classid, ob.objid, ob.objsubid) ia
+		/* what to call it, and the SQL that shows it */
+		CROSS JOIN LATERAL (
+			SELECT CASE WHEN io.type OPERATOR(pg_catalog.=) 'default value'
+							 AND fx.generated
+						THEN 'generated column' ELSE io.type END AS kind,
+				   CASE WHEN io.type OPERATOR(pg_catalog.=) 'default value'
+						THEN pg_catalog.format('%I.%I.%I', ia.object_names[1], ia.object_names[2],
+											   ia.object_names[3])
+						ELSE io.identity END AS identity,
+				   CASE
+					WHEN io.type OPERATOR(pg_catalog.=) ANY (ARRAY['view', 'materialized view']) THEN
+						pg_catalog.format('SELECT pg_catalog.pg_get_viewdef(%L::pg_catalog.regclass)', io.identity)
+					WHEN io.type OPERATOR(pg_catalog.=) 'index' THEN
+						pg_catalog.format('SELECT pg_catalog.pg_get_indexdef(%L::pg_catalog.regclass)', io.identity)
+					WHEN io.type OPERATOR(pg_catalog.=) ANY (ARRAY['function', 'procedure']) THEN
+						pg_catalog.format('SELECT pg_catalog.pg_get_functiondef(%L::pg_catalog.regprocedure)', io.identity)
+					WHEN io.type OPERATOR(pg_catalog.=) 'policy' THEN
+						pg_catalog.format('SELECT * FROM pg_catalog.pg_policies WHERE schemaname = %L AND tablename = %L AND policyname = %L',
+										  ia.object_names[1], ia.object_names[2], ia.object_names[3])
+					WHEN io.type OPERATOR(pg_catalog.=) 'rule' THEN
+						pg_catalog.format('SELECT pg_catalog.pg_get_ruledef(oid) FROM pg_catalog.pg_rewrite WHERE ev_class = %L::pg_catalog.regclass AND rulename = %L',
+										  pg_catalog.format('%I.%I', ia.object_names[1], ia.object_names[2]), ia.object_names[3])
+					WHEN io.type OPERATOR(pg_catalog.=) 'trigger' THEN
+						pg_catalog.format('SELECT pg_catalog.pg_get_triggerdef(oid) FROM pg_catalog.pg_trigger WHERE tgrelid = %L::pg_catalog.regclass AND tgname = %L',
+										  pg_catalog.format('%I.%I', ia.object_names[1], ia.object_names[2]), ia.object_names[3])
+					WHEN io.type OPERATOR(pg_catalog.=) 'table constraint' THEN
+						pg_catalog.format('SELECT pg_catalog.pg_get_constraintdef(oid) FROM pg_catalog.pg_constraint WHERE conrelid = %L::pg_catalog.regclass AND conname = %L',
+										  pg_catalog.format('%I.%I', ia.object_names[1], ia.object_names[2]), ia.object_names[3])
+					WHEN io.type OPERATOR(pg_catalog.=) 'default value' THEN
+						pg_catalog.format('SELECT pg_catalog.pg_get_expr(adbin, adrelid) FROM pg_catalog.pg_attrdef WHERE (adrelid, adnum) = (SELECT attrelid, attnum FROM pg_catalog.pg_attribute WHERE attrelid = %L::pg_catalog.regclass AND attname = %L)',
+										  pg_catalog.format('%I.%I', ia.object_names[1], ia.object_names[2]), ia.object_names[3])
+					WHEN io.type OPERATOR(pg_catalog.=) 'statistics object' THEN
+						pg_catalog.format('SELECT pg_catalog.pg_get_statisticsobjdef(oid) FROM pg_catalog.pg_statistic_ext WHERE stxnamespace = %L::pg_catalog.regnamespace AND stxname = %L',
+										  pg_catalog.quote_ident(ia.object_names[1]), ia.object_names[2])
+					ELSE
+						pg_catalog.format('SELECT pg_catalog.pg_describe_object(classid, objid, objsubid) FROM pg_catalog.pg_get_object_address(%L, %L, %L)',
+										  ia.type, ia.object_names, ia.object_args)
+				   END AS look
+		) dn
+		WHERE CASE WHEN ro.col IS NULL
+				   /* a relation's own parts go with it */
+				   THEN NOT rc.oid OPERATOR(pg_catalog.=) ANY (fx.part_of)
+				   /* a column's own default, NOT NULL constraint and sequence go with it */
+				   ELSE fx.own_default IS NOT TRUE
+						AND fx.contype IS DISTINCT FROM 'n'
+						AND fx.relkind IS DISTINCT FROM 'S'
+			  END
+		  /* a relation the plan retires too goes in cleanup, with the rest */
+		  AND NOT EXISTS (
+				SELECT FROM phased_change.object so
+				WHERE so.rel OPERATOR(pg_catalog.=) ANY (fx.part_of::pg_catalog.regclass[])
+				  AND so.col IS NULL
+				  AND so.plan_id OPERATOR(pg_catalog.=) ro.plan_id
+				  AND so.role OPERATOR(pg_catalog.=) 'retired')
+		  /* an index that backs a constraint is shown as the constraint */
+		  AND NOT (fx.relkind OPERATOR(pg_catalog.=) ANY ('{i,I}'::"char"[]) AND EXISTS (
+				SELECT FROM pg_catalog.pg_depend ci
+				WHERE ci.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+				  AND ci.objid OPERATOR(pg_catalog.=) dep.objid
+				  AND ci.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_constraint'::pg_catalog.regclass
+				  AND ci.deptype OPERATOR(pg_catalog.=) 'i'))
+		UNION ALL
+		/* triggers of the column's table whose function or arguments name it */
+		SELECT CASE WHEN pg_catalog.replace(pg_catalog.encode(tg.tgargs, 'escape'), '\000', ' ') OPERATOR(pg_catalog.~*) w.pattern
+					THEN pg_catalog.format('Trigger %s names retired %s "%s" in its arguments. To look at it: SELECT pg_catalog.pg_get_triggerdef(oid) FROM pg_catalog.pg_trigger WHERE tgrelid = %L::pg_catalog.regclass AND tgname = %L;',
+										   tio.identity, ro.object_type, ro.identity,
+										   pg_catalog.format('%I.%I', tia.object_names[1], tia.object_names[2]),
+										   tg.tgname)
+					ELSE pg_catalog.format('Trigger %s runs function %s, whose body names retired %s "%s". To look at it: SELECT pg_catalog.pg_get_functiondef(%L::pg_catalog.regprocedure);',
+										   tio.identity, fio.identity, ro.object_type, ro.identity, fio.identity)
+			   END
+		FROM (SELECT '(^|[^[:alnum:]_$])'
+					 OPERATOR(pg_catalog.||) pg_catalog.regexp_replace(ro.col, '([^[:alnum:]_])', '\\\1', 'g')
+					 OPERATOR(pg_catalog.||) '($|[^[:alnum:]_$])' AS pattern
+			  WHERE ro.col IS NOT NULL) w
+		JOIN pg_catalog.pg_trigger tg ON tg.tgrelid OPERATOR(pg_catalog.=) rc.oid AND NOT tg.tgisinternal
+		JOIN pg_catalog.pg_proc fn ON fn.oid OPERATOR(pg_catalog.=) tg.tgfoid
+		CROSS JOIN LATERAL pg_catalog.pg_identify_object('pg_catalog.pg_trigger'::pg_catalog.regclass, tg.oid, 0) tio
+		CROSS JOIN LATERAL pg_catalog.pg_identify_object('pg_catalog.pg_proc'::pg_catalog.regclass, fn.oid, 0) fio
+		CROSS JOIN LATERAL pg_catalog.pg_identify_object_as_address('pg_catalog.pg_trigger'::pg_catalog.regclass, tg.oid, 0) tia
+		WHERE (fn.prosrc OPERATOR(pg_catalog.~*) w.pattern
+			   OR pg_catalog.replace(pg_catalog.encode(tg.tgargs, 'escape'), '\000', ' ') OPERATOR(pg_catalog.~*) w.pattern)
+		  /* a trigger pg_depend already ties to the column is listed once, above */
+		  AND NOT EXISTS (
+				SELECT FROM pg_catalog.pg_depend td
+				WHERE td.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_trigger'::pg_catalog.regclass
+				  AND td.objid OPERATOR(pg_catalog.=) tg.oid
+				  AND td.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+				  AND td.refobjid OPERATOR(pg_catalog.=) rc.oid
+				  AND td.refobjsubid OPERATOR(pg_catalog.=) ra.attnum)
+	) su
+	WHERE ro.plan_id OPERATOR(pg_catalog.=) p.plan_id
+	  AND ro.role OPERATOR(pg_catalog.=) 'retired'
+	  AND p.status OPERATOR(pg_catalog.=) 'active'
+	  AND (ro.col IS NULL OR ra.attnum IS NOT NULL)
+) u
 /* what is known about the evidence of non-use, as sentences */
 CROSS JOIN LATERAL (
 	SELECT CASE
@@ -480,6 +665,8 @@ CROSS JOIN LATERAL (
 				OPERATOR(pg_catalog.||)
 				CASE WHEN p.phase OPERATOR(pg_catalog.=) 4 THEN o.standing ELSE '{}' END
 				OPERATOR(pg_catalog.||)
+				CASE WHEN p.phase OPERATOR(pg_catalog.>=) 3 THEN u.sentences ELSE '{}' END
+				OPERATOR(pg_catalog.||)
 				CASE WHEN t.require_evidence AND t.uncounted OPERATOR(pg_catalog.>) 0
 						  AND k.needs_evidence THEN ARRAY[x.evidence]
 					 ELSE '{}' END
@@ -497,7 +684,11 @@ CROSS JOIN LATERAL (
 CROSS JOIN LATERAL (
 	SELECT CASE WHEN x.evidence IS NULL
 					 OR (t.require_evidence AND t.preloaded) THEN '{}'::pg_catalog.text[]
-				ELSE ARRAY[x.evidence] END AS warnings
+				ELSE ARRAY[x.evidence] END
+		   OPERATOR(pg_catalog.||)
+		   /* before contract, what still uses a retired object is worth knowing, not in the way */
+		   CASE WHEN p.phase OPERATOR(pg_catalog.<) 3 THEN u.sentences
+				ELSE '{}' END AS warnings
 ) w
 /* what to do next */
 CROSS JOIN LATERAL (
@@ -510,6 +701,9 @@ CROSS JOIN LATERAL (
 			pg_catalog.format('Make check "%s" hold, then run SELECT phase_verify(%L).', c.first_failed, p.name)
 		WHEN pg_catalog.cardinality(c.unverified) OPERATOR(pg_catalog.>) 0 THEN
 			pg_catalog.format('Run SELECT phase_verify(%L).', p.name)
+		WHEN p.phase OPERATOR(pg_catalog.>=) 3
+			 AND pg_catalog.cardinality(u.sentences) OPERATOR(pg_catalog.>) 0 THEN
+			pg_catalog.format('Drop or rewrite what still uses the retired objects (see the blockers), then run SELECT phase_advance(%L).', p.name)
 		WHEN p.phase OPERATOR(pg_catalog.=) 4 AND o.drops IS NOT NULL THEN
 			pg_catalog.format('Run %s then SELECT phase_advance(%L).', o.drops, p.name)
 		WHEN t.require_evidence AND t.uncounted OPERATOR(pg_catalog.>) 0 AND k.needs_evidence THEN

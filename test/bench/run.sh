@@ -25,6 +25,8 @@
 #                         query runs
 #   BENCH_CALLGRIND=1     0 skips every callgrind figure
 #   BENCH_KEEP=0          1 keeps the work directory (clusters, logs)
+#   BENCH_ONLY=           "history" runs only the figures of cost against
+#                         history length (one preloaded cluster, a minute)
 #   PG_BINDIR=/usr/lib/postgresql/15/bin
 set -euo pipefail
 
@@ -34,11 +36,12 @@ export PG_BINDIR
 
 BENCH_VARS="BENCH_SECONDS BENCH_RUNS BENCH_CLIENTS BENCH_THREADS BENCH_SCALE BENCH_PROTOCOL
 	BENCH_DDL_STATEMENTS BENCH_DDL_RUNS BENCH_CG_SMALL BENCH_CG_LARGE BENCH_CGQ_SMALL
-	BENCH_CGQ_LARGE BENCH_CALLGRIND BENCH_KEEP"
+	BENCH_CGQ_LARGE BENCH_CALLGRIND BENCH_KEEP BENCH_ONLY"
 : "${BENCH_SECONDS:=10}" "${BENCH_RUNS:=5}" "${BENCH_CLIENTS:=2}" "${BENCH_THREADS:=2}"
 : "${BENCH_SCALE:=10}" "${BENCH_PROTOCOL:=prepared}" "${BENCH_DDL_STATEMENTS:=5000}"
 : "${BENCH_DDL_RUNS:=5}" "${BENCH_CG_SMALL:=50}" "${BENCH_CG_LARGE:=300}"
 : "${BENCH_CGQ_SMALL:=200}" "${BENCH_CGQ_LARGE:=1200}" "${BENCH_CALLGRIND:=1}" "${BENCH_KEEP:=0}"
+: "${BENCH_ONLY:=}"
 
 ###########################################################################
 # Outer part: packages, build, install, work directory, then the bench as
@@ -175,6 +178,123 @@ stop_cluster() {
 	[ -f "$WORK/$1/postmaster.pid" ] && pg_ctl -D "$WORK/$1" -w -t 300 -m fast stop >/dev/null 2>&1 || true
 }
 stop_all() { stop_cluster u; stop_cluster p; }
+
+###########################################################################
+# Cost against history length: progress for one plan, a refused
+# phase_advance, a refused DROP COLUMN and a successful phase_advance, for a
+# plan with one successful verification in its phase and for one with
+# 100,000 (a verification every 10 s for 11.5 days).  Shared buffers read
+# per call (hits included), from EXPLAIN (ANALYZE, BUFFERS), which counts
+# the statements a function runs; each statement is run once per plan
+# before it is counted.  Fills HIST[what]="one many".
+###########################################################################
+declare -A HIST
+history_cost() {
+	local port=$1 what one many
+	createdb -p "$port" hist
+	psqlc "$port" hist > /dev/null <<'EOF'
+SET client_min_messages = warning;
+CREATE EXTENSION phased_change;
+ALTER DATABASE hist SET phased_change.unplanned_ddl = allow;
+CREATE TABLE vc_one (id int, old int);
+CREATE TABLE vc_many (id int, old int);
+SELECT phase_plan_create('vc-one', NULL, '100 years'), phase_plan_create('vc-many', NULL, '100 years');
+SELECT phase_retire('vc-one', 'vc_one', 'old'), phase_retire('vc-many', 'vc_many', 'old');
+SELECT phase_verify('vc-one'), phase_verify('vc-many');
+INSERT INTO phased_change.event_log (at, plan_id, event, from_phase, checks_ok, actor, role, detail)
+SELECT clock_timestamp(), p.plan_id, 'verified', 1, true, session_user, current_user,
+	   '{"source": "phase_verify", "checks": []}'
+FROM phased_change.plan p, generate_series(1, 100000)
+WHERE p.name = 'vc-many';
+VACUUM ANALYZE phased_change.event_log;
+EOF
+	psqlv "$port" hist > "$OUT/history-cost.txt" <<'EOF'
+SET client_min_messages = warning;
+CREATE FUNCTION pg_temp.buffers(stmt text) RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+	plan json;
+BEGIN
+	EXECUTE 'EXPLAIN (ANALYZE, BUFFERS, COSTS OFF, TIMING OFF, SUMMARY OFF, FORMAT JSON) ' || stmt
+		INTO plan;
+	RETURN (plan -> 0 -> 'Plan' ->> 'Shared Hit Blocks')::bigint
+		+ (plan -> 0 -> 'Plan' ->> 'Shared Read Blocks')::bigint;
+END
+$$;
+CREATE FUNCTION public.refused(stmt text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+	EXECUTE stmt;
+	RETURN 'done';
+EXCEPTION WHEN object_not_in_prerequisite_state THEN
+	RETURN 'refused';
+END
+$$;
+CREATE TEMP TABLE cost (what text, plan text, buffers bigint);
+DO $$
+DECLARE
+	stmts text[] := ARRAY[
+		'SELECT * FROM phased_change.progress WHERE plan = %L',
+		'SELECT public.refused(format(''SELECT phase_advance(%%L)'', %L))',
+		'SELECT public.refused(format(''ALTER TABLE %%I DROP COLUMN old'', replace(%L, ''-'', ''_'')))'];
+	names text[] := ARRAY['progress', 'advance_refused', 'drop_refused'];
+	p text;
+BEGIN
+	FOR round IN 1..2 LOOP
+		FOR i IN 1..3 LOOP
+			FOREACH p IN ARRAY ARRAY['vc-one', 'vc-many'] LOOP
+				IF round = 2 THEN
+					INSERT INTO cost VALUES (names[i], p, pg_temp.buffers(format(stmts[i], p)));
+				ELSE
+					PERFORM pg_temp.buffers(format(stmts[i], p));
+				END IF;
+			END LOOP;
+		END LOOP;
+	END LOOP;
+END
+$$;
+-- a successful advance each, both after a change to the plan catalog (a
+-- new plan), so that the guard's and the tracker's caches reload alike
+SELECT phase_soak_set('vc-one', 'expand', '0'), phase_soak_set('vc-many', 'expand', '0');
+SELECT phase_plan_create('vc-before-one');
+INSERT INTO cost SELECT 'advance', 'vc-one', pg_temp.buffers($q$SELECT phase_advance('vc-one')$q$);
+SELECT phase_plan_create('vc-before-many');
+INSERT INTO cost SELECT 'advance', 'vc-many', pg_temp.buffers($q$SELECT phase_advance('vc-many')$q$);
+SELECT o.what || ' ' || o.buffers || ' ' || m.buffers
+FROM cost o JOIN cost m USING (what)
+WHERE o.plan = 'vc-one' AND m.plan = 'vc-many';
+EOF
+	while read -r what one many; do
+		[ -n "$what" ] && HIST[$what]="$one $many"
+	done < <(grep -E '^[a-z_]+ [0-9]+ [0-9]+$' "$OUT/history-cost.txt")
+	[ "${#HIST[@]}" = 4 ] || fail "history cost: expected 4 figures, got: $(cat "$OUT/history-cost.txt")"
+}
+# history_figures: one line per statement, buffers after 100,000 / after 1
+history_figures() {
+	local what label one many
+	for what in progress advance_refused drop_refused advance; do
+		case $what in
+			progress) label="progress, one plan" ;;
+			advance_refused) label="phase_advance refused (soak)" ;;
+			drop_refused) label="DROP COLUMN refused" ;;
+			advance) label="phase_advance" ;;
+		esac
+		read -r one many <<< "${HIST[$what]}"
+		figure "$label: buffers, 100,000 / 1 verifications" "$many" "$one" \
+			"$(calc "$many / $one" 3)" "<=" 1.10 1.20 yes
+	done
+}
+
+if [ "$BENCH_ONLY" = history ]; then
+	log "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); only the history-cost figures"
+	make_cluster "$WORK/p" $P_PORT "phased_change"
+	start_cluster p
+	history_cost $P_PORT
+	printf '%-62s %14s %14s\n' "figure" "after 100k" "after 1" | tee -a "$RESULTS"
+	history_figures
+	trap - EXIT
+	stop_all
+	[ "$WIDE_MISSES" -eq 0 ] || exit 1
+	exit 0
+fi
 
 log "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), load $(cut -d' ' -f1-3 /proc/loadavg)"
 make_cluster "$WORK/u" $U_PORT "" & pids=($!)
@@ -519,6 +639,9 @@ for db in ddl_pc s100k; do
 	SEQ[$db]="progress one plan: $(seq_scans "$OUT/explain-progress-one-$db.txt"); history one plan: $(seq_scans "$OUT/explain-history-one-$db.txt"); phase_verify+phase_advance: $(seq_scans "$OUT/auto-explain-advance-$db.txt")"
 done
 
+log "cost against history length: 1 and 100,000 verifications"
+history_cost $P_PORT
+
 ###########################################################################
 # callgrind: instructions per statement, one backend, two runs whose
 # difference is counted (backend start and first-use costs cancel out)
@@ -709,6 +832,8 @@ for db in ddl_pc s100k; do
 	figure "progress, all 10,000 plans, ms ($tag)" "$full" "-" "$full" "<=" 1000 2000 no "jit=off: ${nojit} ms"
 	report "sequential scans ($tag)" "${SEQ[$db]}"
 done
+
+history_figures
 
 for db in s10 s1k ddl_pc s100k; do
 	mem_var=MEM_$db; obj_var=OBJECTS_$db
