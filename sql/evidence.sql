@@ -74,6 +74,7 @@ SELECT b AS blocker FROM phased_change.progress, unnest(blockers) b WHERE plan =
 SELECT count(*) AS uses_in_warnings
 FROM phased_change.progress, unnest(warnings) w WHERE plan = 'ev' AND w NOT LIKE 'Usage tracking%';
 SELECT try($$SELECT phase_advance('ev')$$);
+SELECT phased_change.recorder_wait();
 SELECT event, jsonb_array_length(detail -> 'blockers') AS blockers FROM phased_change.history
 WHERE plan = 'ev' AND event = 'advance_refused';
 
