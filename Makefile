@@ -13,6 +13,7 @@ OBJS = \
 	src/plan.o \
 	src/guard_cache.o \
 	src/guard_statement.o \
+	src/guard_self.o \
 	src/guard.o \
 	src/guard_hooks.o \
 	src/usage.o
@@ -25,8 +26,8 @@ PGFILEDESC = "phased_change - four-phase schema change plans enforced by the dat
 # The regression suite runs twice: with the guard in event triggers only,
 # and with the library preloaded (hooks, usage tracking).  The two lists
 # differ only in the tests of what preloading changes.
-REGRESS_COMMON = plans objects checks advance privileges guard unplanned bypass hostile_input \
-	walkthrough
+REGRESS_COMMON = plans objects checks advance privileges guard unplanned bypass self_protection \
+	hostile_input walkthrough
 REGRESS = $(REGRESS_COMMON) settings_unloaded usage_unloaded
 REGRESS_PRELOAD = $(REGRESS_COMMON) settings_preloaded usage_preloaded
 REGRESS_OPTS = --temp-instance=tmp_check_regress --temp-config=test/regress.conf

@@ -30,6 +30,7 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "catalog/dependency.h"
 #include "catalog/objectaddress.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
@@ -85,9 +86,9 @@ static char *guard_override = NULL;
 static List *guard_approved = NIL;
 static uint64 guard_approved_generation = 0;
 
-static const char *const action_verbs[] = {"drop", "rename", "change the type of", "move"};
-static const char *const action_participles[] = {"dropped", "renamed", "retyped", "moved"};
-static const char *const action_names[] = {"drop", "rename", "retype", "set schema"};
+static const char *const action_verbs[] = {"drop", "rename", "change the type of", "move", "turn into a view"};
+static const char *const action_participles[] = {"dropped", "renamed", "retyped", "moved", "turned into a view"};
+static const char *const action_names[] = {"drop", "rename", "retype", "set schema", "convert to view"};
 
 /*
  * guard_define_settings
@@ -191,6 +192,8 @@ target_what(const GuardTarget *target)
 {
 	if (target->action == GUARD_SET_SCHEMA)
 		return psprintf("move %s to another schema", target_describe(target));
+	if (target->action == GUARD_TO_VIEW)
+		return psprintf("turn %s into a view", target_describe(target));
 	return psprintf("%s %s", action_verbs[target->action], target_describe(target));
 }
 
@@ -408,22 +411,35 @@ guard_unplanned(GuardTarget *target)
 	if (guard_unplanned_ddl == UNPLANNED_ALLOW || creating_extension ||
 		target->action == GUARD_SET_SCHEMA)
 		return;
-	relkind = get_rel_relkind(target->relid);
-	if (relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE)
+	/* reached through a dependency: refused under block, not warned about */
+	if (target->cascaded && guard_unplanned_ddl != UNPLANNED_BLOCK)
 		return;
-	rel = RelationIdGetRelation(target->relid);
-	if (!RelationIsValid(rel))
-		return;
-	exempt = rel->rd_rel->relpersistence == RELPERSISTENCE_TEMP ||
-		rel->rd_createSubid != InvalidSubTransactionId;
-	RelationClose(rel);
-	if (exempt)
-		return;
+	if (target->gone)
+	{
+		/* sql_drop: the table is gone, only what the event trigger reports */
+		if (target->relkind != RELKIND_RELATION || target->temporary)
+			return;
+	}
+	else
+	{
+		relkind = get_rel_relkind(target->relid);
+		if (relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE)
+			return;
+		rel = RelationIdGetRelation(target->relid);
+		if (!RelationIsValid(rel))
+			return;
+		exempt = rel->rd_rel->relpersistence == RELPERSISTENCE_TEMP ||
+			rel->rd_createSubid != InvalidSubTransactionId;
+		RelationClose(rel);
+		if (exempt)
+			return;
+	}
 
 	target_resolve(target);
 	what = target_what(target);
-	qualified = quote_qualified_identifier(get_namespace_name(get_rel_namespace(target->relid)),
-										   target->relname);
+	qualified = target->gone ? target->identity :
+		quote_qualified_identifier(get_namespace_name(get_rel_namespace(target->relid)),
+								   target->relname);
 	if (guard_unplanned_ddl == UNPLANNED_WARN)
 	{
 		ereport(WARNING,
@@ -507,9 +523,12 @@ guard_enforce_one(GuardTarget *target)
 	{
 		/*
 		 * Whoever may not alter the relation gets PostgreSQL's own
-		 * permission error, and learns nothing about plans from us.
+		 * permission error, and learns nothing about plans from us.  The
+		 * owner of the schema may drop any table in it.
 		 */
-		if (!pc_relation_ownercheck(target->relid, GetUserId()))
+		if (!pc_relation_ownercheck(target->relid, GetUserId()) &&
+			!(target->action == GUARD_DROP && target->column == NULL &&
+			  pc_namespace_ownercheck(get_rel_namespace(target->relid), GetUserId())))
 			return;
 		LockDatabaseObject(RelationRelationId, target->relid, 0, ShareLock);
 	}
@@ -543,7 +562,7 @@ guard_enforce_one(GuardTarget *target)
 		guard_record("override", entry->plan_id, phase, target, reason);
 	}
 
-	if (!planned && !target->cascaded)
+	if (!planned)
 		guard_unplanned(target);
 	if (!target->cascaded)
 		guard_approve(target);
@@ -558,8 +577,36 @@ guard_enforce(List *targets)
 {
 	ListCell   *lc;
 
+	if (targets != NIL && guard_catalog_unreadable())
+	{
+		/* only the extension's own relations, to give them their names back */
+		foreach(lc, targets)
+			if (!guard_self_owns_relation(((GuardTarget *) lfirst(lc))->relid))
+				guard_catalog_require();
+		return;
+	}
 	foreach(lc, targets)
 		guard_enforce_one((GuardTarget *) lfirst(lc));
+}
+
+/*
+ * guard_dropped_needs_check
+ *		Whether a relation (or column) about to be dropped through a
+ *		dependency needs a decision: a plan guards it, or unplanned drops of
+ *		tables are blocked.  The object_access_hook asks this first, for
+ *		every relation dropped.
+ */
+bool
+guard_dropped_needs_check(Oid relid, int subId)
+{
+	char		relkind;
+
+	if (guard_cache_lookup(relid) != NIL)
+		return true;
+	if (guard_unplanned_ddl != UNPLANNED_BLOCK)
+		return false;
+	relkind = get_rel_relkind(relid);
+	return relkind == RELKIND_RELATION || relkind == RELKIND_PARTITIONED_TABLE;
 }
 
 /*
@@ -576,7 +623,11 @@ guard_ddl_command_start(PG_FUNCTION_ARGS)
 	if (guard_hooks_installed)
 		PG_RETURN_VOID();		/* the ProcessUtility hook has done it */
 	trigdata = (EventTriggerData *) fcinfo->context;
-	(void) guard_protect_extension(trigdata->parsetree);
+	if (!guard_statement_may_matter(trigdata->parsetree))
+		PG_RETURN_VOID();
+	if (!guard_catalog_present() && !guard_catalog_unreadable())
+		PG_RETURN_VOID();		/* the extension is being created */
+	(void) guard_self_protect(trigdata->parsetree);
 	guard_enforce(guard_statement_targets(trigdata->parsetree));
 	PG_RETURN_VOID();
 }
@@ -611,7 +662,7 @@ guard_dropped_targets(void)
 		elog(ERROR, "SPI_connect failed");
 	if (SPI_execute("SELECT objid, objsubid, object_type, object_identity,"
 					"  address_names[pg_catalog.array_length(address_names, 1)],"
-					"  address_names[2]"
+					"  address_names[2], is_temporary"
 					" FROM pg_catalog.pg_event_trigger_dropped_objects()"
 					" WHERE classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass"
 					"   AND object_type OPERATOR(pg_catalog.=) ANY (ARRAY['table', 'view',"
@@ -633,6 +684,8 @@ guard_dropped_targets(void)
 		target->column = is_column ? SPI_getvalue(tuple, tupdesc, 5) : NULL;
 		target->action = GUARD_DROP;
 		target->cascaded = true;
+		target->gone = !is_column;
+		target->temporary = DatumGetBool(SPI_getbinval(tuple, tupdesc, 7, &isnull));
 		target->relkind = dropped_relkind(object_type);
 		target->identity = SPI_getvalue(tuple, tupdesc, 4);
 		target->relname = SPI_getvalue(tuple, tupdesc, is_column ? 6 : 5);
