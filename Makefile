@@ -60,6 +60,13 @@ installcheck-regress: submake
 installcheck-isolation: submake
 	$(pg_isolation_regress_installcheck) $(ISOLATION_OPTS) $(ISOLATION)
 
+# The isolation specs again with phased_change in shared_preload_libraries
+# (the guard in hooks rather than event triggers).
+installcheck-isolation-preload: submake
+	$(pg_isolation_regress_installcheck) --inputdir=test/isolation \
+		--temp-instance=tmp_check_iso_preload --temp-config=test/preload.conf \
+		--outputdir=output_iso_preload $(ISOLATION)
+
 installcheck-tap:
 	$(prove_installcheck)
 
@@ -69,7 +76,7 @@ installcheck-preload: submake
 		--temp-config=test/preload.conf --outputdir=output_preload $(REGRESS_PRELOAD)
 
 .PHONY: test test-versions demo bench installcheck-preload installcheck-regress \
-	installcheck-isolation installcheck-tap
+	installcheck-isolation installcheck-isolation-preload installcheck-tap
 test:
 	scripts/test.sh
 

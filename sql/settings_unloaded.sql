@@ -20,7 +20,9 @@ SHOW phased_change.max_tracked_columns;	-- exists only when preloaded
 DROP TABLE loader;
 \c - :superuser
 ALTER ROLE regress_settings_user SET phased_change.unplanned_ddl = block;
-\c "user=regress_settings_user options=-cphased_change.unplanned_ddl=allow"
+SELECT pg_catalog.format('dbname=%s user=regress_settings_user options=-cphased_change.unplanned_ddl=allow',
+	current_database()) AS conninfo \gset
+\c :conninfo
 SELECT current_user;
 CREATE TEMP TABLE loader (a int);	-- loads the library
 SHOW phased_change.unplanned_ddl;
