@@ -14,7 +14,9 @@ OBJS = \
 	src/guard_cache.o \
 	src/guard_statement.o \
 	src/guard_self.o \
+	src/guard_settings.o \
 	src/guard.o \
+	src/guard_events.o \
 	src/guard_hooks.o \
 	src/usage.o
 

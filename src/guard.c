@@ -1,8 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * guard.c
- *		The DDL guard: refuse to drop, rename, retype or move an object that
- *		an active plan still needs, whoever sends the statement.
+ *		The DDL guard's decision: refuse to drop, rename, retype or move an
+ *		object that an active plan still needs, whoever sends the statement;
+ *		the refusal's message and its audit record; unplanned DDL.
  *
  * A retired object may be destroyed only once its plan is in cleanup; an
  * introduced one only while its plan is in expand (that drop is the
@@ -11,19 +12,22 @@
  * relation are guarded with it.  Completed and abandoned plans guard
  * nothing.
  *
- * The guard runs from a C event trigger at ddl_command_start, which reads
- * the parse tree and refuses early, and from a C sql_drop event trigger,
- * the backstop for drops that reach a guarded object through a dependency.
- * When the phase allows a statement, the plan row is locked FOR SHARE, so
- * that a concurrent phase_rollback or phase_advance waits for the statement
- * and then sees its effect (one consistent winner).  A registration lock on
- * the relation, the one phase_retire takes, orders the guard against a
- * concurrent phase_retire of the same relation.
+ * Called by the entry points (guard_events.c, guard_hooks.c) with the
+ * targets of a statement (guard_statement.c) or of a cascade; reads which
+ * plans guard a relation from guard_cache.c.  When the phase allows a
+ * statement, the plan row is locked FOR SHARE, so that a concurrent
+ * phase_rollback or phase_advance waits for the statement and then sees its
+ * effect (one consistent winner).  A registration lock on the relation, the
+ * one phase_retire takes, orders the guard against a concurrent
+ * phase_retire of the same relation.  Drops let through for the statement
+ * are remembered, so that the cascade backstop does not decide (and audit)
+ * them twice.
  *
  * A refusal is recorded as a ddl_blocked event that survives the rollback
  * of the refused statement.  phased_change.unplanned_ddl decides what
- * happens to destructive DDL on tables no plan retires, and a superuser's
- * phased_change.override lets guarded statements through, audited.
+ * happens to destructive DDL on tables no active plan retires, and a
+ * superuser's phased_change.override lets guarded statements through,
+ * audited (guard_settings.c).
  *
  *-------------------------------------------------------------------------
  */
@@ -50,30 +54,6 @@
 
 #include "guard.h"
 
-PG_FUNCTION_INFO_V1(guard_ddl_command_start);
-PG_FUNCTION_INFO_V1(guard_sql_drop);
-
-/* phased_change.unplanned_ddl */
-typedef enum UnplannedDdl
-{
-	UNPLANNED_ALLOW,
-	UNPLANNED_WARN,
-	UNPLANNED_BLOCK
-} UnplannedDdl;
-
-static const struct config_enum_entry unplanned_ddl_options[] = {
-	{"allow", UNPLANNED_ALLOW, false},
-	{"warn", UNPLANNED_WARN, false},
-	{"block", UNPLANNED_BLOCK, false},
-	{NULL, 0, false}
-};
-
-static int	guard_unplanned_ddl = UNPLANNED_WARN;
-
-/* Set by guard_hooks.c when preloaded: the event triggers stand down. */
-bool		guard_hooks_installed = false;
-static char *guard_override = NULL;
-
 /*
  * Drops let through at ddl_command_start, so that the sql_drop backstop of
  * the same statement does not check (and audit) them twice.  They count
@@ -89,25 +69,6 @@ static uint64 guard_approved_generation = 0;
 static const char *const action_verbs[] = {"drop", "rename", "change the type of", "move", "turn into a view"};
 static const char *const action_participles[] = {"dropped", "renamed", "retyped", "moved", "turned into a view"};
 static const char *const action_names[] = {"drop", "rename", "retype", "set schema", "convert to view"};
-
-/*
- * guard_define_settings
- *		Called once from _PG_init.  Both settings are superuser-only: a DBA
- *		sets unplanned_ddl per database or role with ALTER ... SET.
- */
-void
-guard_define_settings(void)
-{
-	DefineCustomEnumVariable("phased_change.unplanned_ddl",
-							 "What happens to destructive DDL on tables that no active change plan retires.",
-							 "allow lets it through, warn emits a WARNING, block refuses it.",
-							 &guard_unplanned_ddl, UNPLANNED_WARN, unplanned_ddl_options,
-							 PGC_SUSET, 0, NULL, NULL, NULL);
-	DefineCustomStringVariable("phased_change.override",
-							   "Emergency override: a reason that lets guarded DDL through, audited.",
-							   "Honoured only when the session user is a superuser.",
-							   &guard_override, "", PGC_SUSET, 0, NULL, NULL, NULL);
-}
 
 /*
  * guard_forget_approvals_at_xact_end / guard_forget_approvals_at_subabort
@@ -294,19 +255,6 @@ guard_record(const char *event, int64 plan_id, Phase phase, const GuardTarget *t
 {
 	guard_audit(event, plan_id, phase, target->identity, action_names[target->action],
 				target->cascaded, reason);
-}
-
-/*
- * guard_override_reason
- *		The override reason when one is in force for this session.
- */
-const char *
-guard_override_reason(void)
-{
-	if (guard_override == NULL || guard_override[0] == '\0' ||
-		!superuser_arg(GetSessionUserId()))
-		return NULL;
-	return guard_override;
 }
 
 /*
@@ -581,7 +529,7 @@ guard_enforce(List *targets)
 	{
 		/* only the extension's own relations, to give them their names back */
 		foreach(lc, targets)
-			if (!guard_self_owns_relation(((GuardTarget *) lfirst(lc))->relid))
+			if (!extension_owns_relation(((GuardTarget *) lfirst(lc))->relid))
 				guard_catalog_require();
 		return;
 	}
@@ -607,107 +555,4 @@ guard_dropped_needs_check(Oid relid, int subId)
 		return false;
 	relkind = get_rel_relkind(relid);
 	return relkind == RELKIND_RELATION || relkind == RELKIND_PARTITIONED_TABLE;
-}
-
-/*
- * guard_ddl_command_start()
- *		Event trigger: refuse early, from the parse tree.
- */
-Datum
-guard_ddl_command_start(PG_FUNCTION_ARGS)
-{
-	EventTriggerData *trigdata;
-
-	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
-		elog(ERROR, "guard_ddl_command_start: not fired by event trigger manager");
-	if (guard_hooks_installed)
-		PG_RETURN_VOID();		/* the ProcessUtility hook has done it */
-	trigdata = (EventTriggerData *) fcinfo->context;
-	if (!guard_statement_may_matter(trigdata->parsetree))
-		PG_RETURN_VOID();
-	if (!guard_catalog_present() && !guard_catalog_unreadable())
-		PG_RETURN_VOID();		/* the extension is being created */
-	(void) guard_self_protect(trigdata->parsetree);
-	guard_enforce(guard_statement_targets(trigdata->parsetree));
-	PG_RETURN_VOID();
-}
-
-/*
- * dropped_relkind
- *		The relkind of a dropped relation, from its object type.
- */
-static char
-dropped_relkind(const char *object_type)
-{
-	if (strcmp(object_type, "view") == 0)
-		return RELKIND_VIEW;
-	if (strcmp(object_type, "materialized view") == 0)
-		return RELKIND_MATVIEW;
-	if (strcmp(object_type, "foreign table") == 0)
-		return RELKIND_FOREIGN_TABLE;
-	return RELKIND_RELATION;
-}
-
-/*
- * guard_dropped_targets
- *		The relations and columns this statement has dropped, as targets.
- */
-static List *
-guard_dropped_targets(void)
-{
-	MemoryContext caller_context = CurrentMemoryContext;
-	List	   *targets = NIL;
-
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute("SELECT objid, objsubid, object_type, object_identity,"
-					"  address_names[pg_catalog.array_length(address_names, 1)],"
-					"  address_names[2], is_temporary"
-					" FROM pg_catalog.pg_event_trigger_dropped_objects()"
-					" WHERE classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass"
-					"   AND object_type OPERATOR(pg_catalog.=) ANY (ARRAY['table', 'view',"
-					"       'materialized view', 'foreign table', 'table column'])",
-					true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read dropped objects");
-
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		HeapTuple	tuple = SPI_tuptable->vals[i];
-		TupleDesc	tupdesc = SPI_tuptable->tupdesc;
-		bool		isnull;
-		MemoryContext spi_context = MemoryContextSwitchTo(caller_context);
-		GuardTarget *target = palloc0(sizeof(GuardTarget));
-		char	   *object_type = SPI_getvalue(tuple, tupdesc, 3);
-		bool		is_column = strcmp(object_type, "table column") == 0;
-
-		target->relid = DatumGetObjectId(SPI_getbinval(tuple, tupdesc, 1, &isnull));
-		target->column = is_column ? SPI_getvalue(tuple, tupdesc, 5) : NULL;
-		target->action = GUARD_DROP;
-		target->cascaded = true;
-		target->gone = !is_column;
-		target->temporary = DatumGetBool(SPI_getbinval(tuple, tupdesc, 7, &isnull));
-		target->relkind = dropped_relkind(object_type);
-		target->identity = SPI_getvalue(tuple, tupdesc, 4);
-		target->relname = SPI_getvalue(tuple, tupdesc, is_column ? 6 : 5);
-		targets = lappend(targets, target);
-		MemoryContextSwitchTo(spi_context);
-	}
-	SPI_finish();
-	return targets;
-}
-
-/*
- * guard_sql_drop()
- *		Event trigger: the backstop for drops that cascade into a guarded
- *		object (DROP TYPE/DOMAIN/SCHEMA ... CASCADE, DROP OWNED, ...).
- */
-Datum
-guard_sql_drop(PG_FUNCTION_ARGS)
-{
-	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
-		elog(ERROR, "guard_sql_drop: not fired by event trigger manager");
-	if (guard_hooks_installed)
-		PG_RETURN_VOID();		/* the object access hook has done it */
-	guard_enforce(guard_dropped_targets());
-	PG_RETURN_VOID();
 }

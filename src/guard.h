@@ -63,24 +63,36 @@ extern void guard_catalog_require(void);
 extern uint64 guard_cache_generation(void);
 extern void guard_cache_register(void);
 
-/* guard.c */
-extern PGDLLIMPORT bool guard_hooks_installed;
+/* phased_change.unplanned_ddl */
+typedef enum UnplannedDdl
+{
+	UNPLANNED_ALLOW,
+	UNPLANNED_WARN,
+	UNPLANNED_BLOCK
+} UnplannedDdl;
+
+/* guard_settings.c */
+extern PGDLLIMPORT int guard_unplanned_ddl;
+extern void guard_define_settings(void);
+extern const char *guard_override_reason(void);
+
+/* guard.c: the decision, refusal and audit */
 extern void guard_enforce(List *targets);
 extern bool guard_dropped_needs_check(Oid relid, int subId);
-extern void guard_define_settings(void);
 extern void guard_register_xact_callbacks(void);
-extern const char *guard_override_reason(void);
 extern void guard_audit(const char *event, int64 plan_id, Phase phase,
 						const char *identity, const char *action, bool cascaded,
 						const char *reason);
 
+/* guard_events.c: the event triggers (SQL-callable only) */
+
 /* guard_hooks.c */
+extern PGDLLIMPORT bool guard_hooks_installed;
 extern void guard_install_hooks(void);
 
 /* guard_self.c */
 extern PGDLLIMPORT bool guard_self_dropping;
 extern bool guard_self_protect(Node *parsetree);
-extern bool guard_self_owns_relation(Oid relid);
 extern void guard_self_dropped(Oid classId, Oid objectId);
 
 #endif							/* PHASED_CHANGE_GUARD_H */

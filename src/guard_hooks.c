@@ -38,6 +38,9 @@
 
 #include "guard.h"
 
+/* Set when preloaded: the event triggers (guard_events.c) stand down. */
+bool		guard_hooks_installed = false;
+
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
 static object_access_hook_type prev_object_access = NULL;
 

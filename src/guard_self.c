@@ -381,21 +381,6 @@ protect_event_trigger(const char *name, bool rename)
 }
 
 /*
- * guard_self_owns_relation
- *		Whether a relation belongs to the extension: a member (its tables
- *		and views), or in a schema that is one (their indexes, sequences).
- */
-bool
-guard_self_owns_relation(Oid relid)
-{
-	Oid			extoid = extension_oid();
-
-	return OidIsValid(extoid) &&
-		(getExtensionOfObject(RelationRelationId, relid) == extoid ||
-		 getExtensionOfObject(NamespaceRelationId, get_rel_namespace(relid)) == extoid);
-}
-
-/*
  * protect_catalog_relation / protect_catalog_schema
  *		Renaming, moving or altering a relation or the schema of the
  *		extension's own (a member, found by pg_depend, whatever its name),
@@ -411,7 +396,7 @@ protect_catalog_relation(RangeVar *relation, const char *action)
 	if (relation == NULL || !OidIsValid(extoid))
 		return;
 	relid = RangeVarGetRelid(relation, NoLock, true);
-	if (!OidIsValid(relid) || !guard_self_owns_relation(relid) ||
+	if (!OidIsValid(relid) || !extension_owns_relation(relid) ||
 		!pc_relation_ownercheck(relid, GetUserId()))
 		return;
 	/* unreadable already: giving the names back must stay possible */
