@@ -26,6 +26,7 @@ SELECT pg_catalog.format('dbname=%s user=regress_settings_user options=-cphased_
 SELECT current_user;
 CREATE TEMP TABLE loader (a int);	-- loads the library
 SHOW phased_change.unplanned_ddl;
+DROP TABLE loader;
 \c - :superuser
 ALTER ROLE regress_settings_user RESET phased_change.unplanned_ddl;
 DROP ROLE regress_settings_user;

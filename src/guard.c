@@ -66,7 +66,6 @@
 static List *guard_approved = NIL;
 static uint64 guard_approved_generation = 0;
 
-static const char *const action_verbs[] = {"drop", "rename", "change the type of", "move", "turn into a view"};
 static const char *const action_participles[] = {"dropped", "renamed", "retyped", "moved", "turned into a view"};
 static const char *const action_names[] = {"drop", "rename", "retype", "set schema", "convert to view"};
 
@@ -129,33 +128,6 @@ relkind_word(char relkind)
 		default:
 			return "table";
 	}
-}
-
-/*
- * target_describe
- *		'column "c" of table "t"' or 'table "t"', for messages.
- */
-static char *
-target_describe(const GuardTarget *target)
-{
-	if (target->column)
-		return psprintf("column \"%s\" of %s \"%s\"", target->column,
-						relkind_word(target->relkind), target->relname);
-	return psprintf("%s \"%s\"", relkind_word(target->relkind), target->relname);
-}
-
-/*
- * target_what
- *		'drop column "c" of table "t"', 'move table "t" to another schema'.
- */
-static char *
-target_what(const GuardTarget *target)
-{
-	if (target->action == GUARD_SET_SCHEMA)
-		return psprintf("move %s to another schema", target_describe(target));
-	if (target->action == GUARD_TO_VIEW)
-		return psprintf("turn %s into a view", target_describe(target));
-	return psprintf("%s %s", action_verbs[target->action], target_describe(target));
 }
 
 /*
@@ -287,6 +259,135 @@ guard_plan_facts(const GuardEntry *entry, char **since, char **soak, char **rema
 }
 
 /*
+ * guard_errmsg
+ *		The refusal's message, written whole for each action (inside
+ *		ereport, like errmsg).
+ */
+static int
+guard_errmsg(const GuardTarget *target)
+{
+	const char *kind = relkind_word(target->relkind);
+
+	switch (target->action)
+	{
+		case GUARD_DROP:
+			if (target->column)
+				return errmsg("cannot drop column \"%s\" of %s \"%s\"",
+							  target->column, kind, target->relname);
+			return errmsg("cannot drop %s \"%s\"", kind, target->relname);
+		case GUARD_RENAME:
+			if (target->column)
+				return errmsg("cannot rename column \"%s\" of %s \"%s\"",
+							  target->column, kind, target->relname);
+			return errmsg("cannot rename %s \"%s\"", kind, target->relname);
+		case GUARD_RETYPE:
+			return errmsg("cannot change the type of column \"%s\" of %s \"%s\"",
+						  target->column ? target->column : "?", kind, target->relname);
+		case GUARD_SET_SCHEMA:
+			return errmsg("cannot move %s \"%s\" to another schema", kind, target->relname);
+		case GUARD_TO_VIEW:
+			return errmsg("cannot turn %s \"%s\" into a view", kind, target->relname);
+	}
+	return 0;					/* keep compiler quiet */
+}
+
+/*
+ * guard_override_errmsg
+ *		The override's WARNING, written whole for each action.
+ */
+static int
+guard_override_errmsg(const GuardEntry *entry, const GuardTarget *target)
+{
+	const char *kind = relkind_word(target->relkind);
+
+	switch (target->action)
+	{
+		case GUARD_DROP:
+			if (target->column)
+				return errmsg("overriding the guard of change plan \"%s\" to drop column \"%s\" of %s \"%s\"",
+							  entry->plan_name, target->column, kind, target->relname);
+			return errmsg("overriding the guard of change plan \"%s\" to drop %s \"%s\"",
+						  entry->plan_name, kind, target->relname);
+		case GUARD_RENAME:
+			if (target->column)
+				return errmsg("overriding the guard of change plan \"%s\" to rename column \"%s\" of %s \"%s\"",
+							  entry->plan_name, target->column, kind, target->relname);
+			return errmsg("overriding the guard of change plan \"%s\" to rename %s \"%s\"",
+						  entry->plan_name, kind, target->relname);
+		case GUARD_RETYPE:
+			return errmsg("overriding the guard of change plan \"%s\" to change the type of column \"%s\" of %s \"%s\"",
+						  entry->plan_name, target->column ? target->column : "?", kind,
+						  target->relname);
+		case GUARD_SET_SCHEMA:
+			return errmsg("overriding the guard of change plan \"%s\" to move %s \"%s\" to another schema",
+						  entry->plan_name, kind, target->relname);
+		case GUARD_TO_VIEW:
+			return errmsg("overriding the guard of change plan \"%s\" to turn %s \"%s\" into a view",
+						  entry->plan_name, kind, target->relname);
+	}
+	return 0;					/* keep compiler quiet */
+}
+
+/*
+ * guard_refusal_errdetail
+ *		Which plan holds the object, since when, and when it may go: whole
+ *		sentences for each case.
+ */
+static int
+guard_refusal_errdetail(const GuardTarget *target, const GuardEntry *entry, Phase phase,
+						const char *since)
+{
+	const char *kind = relkind_word(target->relkind);
+	const char *what = entry->column ? "column" : kind;
+
+	if (target->column == NULL && entry->column != NULL)
+	{
+		if (entry->retired)
+			return target->cascaded ?
+				errdetail("The %s holds column \"%s\", retired by change plan \"%s\", which has been in phase \"%s\" since %s; old code still names the %s. The statement reaches it through a dependency.",
+						  kind, entry->column, entry->plan_name, phase_name(phase), since, kind) :
+				errdetail("The %s holds column \"%s\", retired by change plan \"%s\", which has been in phase \"%s\" since %s; old code still names the %s.",
+						  kind, entry->column, entry->plan_name, phase_name(phase), since, kind);
+		return target->cascaded ?
+			errdetail("The %s holds column \"%s\", introduced by change plan \"%s\", which has been in phase \"%s\" since %s; old code still names the %s. The statement reaches it through a dependency.",
+					  kind, entry->column, entry->plan_name, phase_name(phase), since, kind) :
+			errdetail("The %s holds column \"%s\", introduced by change plan \"%s\", which has been in phase \"%s\" since %s; old code still names the %s.",
+					  kind, entry->column, entry->plan_name, phase_name(phase), since, kind);
+	}
+	if (entry->retired)
+		return target->cascaded ?
+			errdetail("The %s is retired by change plan \"%s\", which has been in phase \"%s\" since %s; it may be %s in phase \"cleanup\". The statement reaches it through a dependency.",
+					  what, entry->plan_name, phase_name(phase), since,
+					  action_participles[target->action]) :
+			errdetail("The %s is retired by change plan \"%s\", which has been in phase \"%s\" since %s; it may be %s in phase \"cleanup\".",
+					  what, entry->plan_name, phase_name(phase), since,
+					  action_participles[target->action]);
+	return target->cascaded ?
+		errdetail("The %s is introduced by change plan \"%s\", which has been in phase \"%s\" since %s; it holds data now and may be destroyed only after the plan is rolled back to phase \"expand\". The statement reaches it through a dependency.",
+				  what, entry->plan_name, phase_name(phase), since) :
+		errdetail("The %s is introduced by change plan \"%s\", which has been in phase \"%s\" since %s; it holds data now and may be destroyed only after the plan is rolled back to phase \"expand\".",
+				  what, entry->plan_name, phase_name(phase), since);
+}
+
+/*
+ * guard_refusal_errhint
+ *		What to do: advance to cleanup, or roll back to expand.
+ */
+static int
+guard_refusal_errhint(const GuardEntry *entry, Phase phase, const char *soak,
+					  const char *remaining)
+{
+	if (!entry->retired)
+		return errhint("To undo the change, roll the plan back to phase \"expand\" with SELECT phase_rollback(%s).",
+					   quote_literal_cstr(entry->plan_name));
+	if (phase < PHASE_CONTRACT)
+		return errhint("The plan must reach phase \"cleanup\" first. Run SELECT phase_advance(%s) once phase \"%s\" has been verified for %s (%s to go).",
+					   quote_literal_cstr(entry->plan_name), phase_name(phase), soak, remaining);
+	return errhint("Run SELECT phase_advance(%s) once phase \"%s\" has been verified for %s (%s to go).",
+				   quote_literal_cstr(entry->plan_name), phase_name(phase), soak, remaining);
+}
+
+/*
  * guard_refuse
  *		Record the refusal, then raise it: what is refused, which plan holds
  *		the object and since when, and what to do.
@@ -294,50 +395,17 @@ guard_plan_facts(const GuardEntry *entry, char **since, char **soak, char **rema
 static void
 guard_refuse(const GuardTarget *target, const GuardEntry *entry, Phase phase)
 {
-	const char *role = entry->retired ? "retired" : "introduced";
 	char	   *since;
 	char	   *soak;
 	char	   *remaining;
-	StringInfoData detail;
-	StringInfoData hint;
 
 	guard_plan_facts(entry, &since, &soak, &remaining);
-	initStringInfo(&detail);
-	initStringInfo(&hint);
-
-	if (target->column == NULL && entry->column != NULL)
-		appendStringInfo(&detail, "The %s holds column \"%s\", %s by change plan \"%s\", which has been in phase \"%s\" since %s; old code still names the %s.",
-						 relkind_word(target->relkind), entry->column, role,
-						 entry->plan_name, phase_name(phase), since,
-						 relkind_word(target->relkind));
-	else
-	{
-		appendStringInfo(&detail, "The %s is %s by change plan \"%s\", which has been in phase \"%s\" since %s; ",
-						 entry->column ? "column" : relkind_word(target->relkind),
-						 role, entry->plan_name, phase_name(phase), since);
-		if (entry->retired)
-			appendStringInfo(&detail, "it may be %s in phase \"cleanup\".",
-							 action_participles[target->action]);
-		else
-			appendStringInfoString(&detail, "it holds data now and may be destroyed only after the plan is rolled back to phase \"expand\".");
-	}
-	if (target->cascaded)
-		appendStringInfoString(&detail, " The statement reaches it through a dependency.");
-
-	if (entry->retired)
-		appendStringInfo(&hint, "%sRun SELECT phase_advance(%s) once phase \"%s\" has been verified for %s (%s to go).",
-						 phase < PHASE_CONTRACT ? "The plan must reach phase \"cleanup\" first. " : "",
-						 quote_literal_cstr(entry->plan_name), phase_name(phase), soak, remaining);
-	else
-		appendStringInfo(&hint, "To undo the change, roll the plan back to phase \"expand\" with SELECT phase_rollback(%s).",
-						 quote_literal_cstr(entry->plan_name));
-
 	guard_record("ddl_blocked", entry->plan_id, phase, target, NULL);
 	ereport(ERROR,
 			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-			 errmsg("cannot %s", target_what(target)),
-			 errdetail_internal("%s", detail.data),
-			 errhint("%s", hint.data)));
+			 guard_errmsg(target),
+			 guard_refusal_errdetail(target, entry, phase, since),
+			 guard_refusal_errhint(entry, phase, soak, remaining)));
 }
 
 /*
@@ -351,7 +419,6 @@ guard_unplanned(GuardTarget *target)
 {
 	Relation	rel;
 	bool		exempt;
-	char	   *what;
 	char	   *qualified;
 	char		relkind;
 
@@ -384,7 +451,6 @@ guard_unplanned(GuardTarget *target)
 	}
 
 	target_resolve(target);
-	what = target_what(target);
 	qualified = target->gone ? target->identity :
 		quote_qualified_identifier(get_namespace_name(get_rel_namespace(target->relid)),
 								   target->relname);
@@ -392,19 +458,26 @@ guard_unplanned(GuardTarget *target)
 	{
 		ereport(WARNING,
 				(errcode(ERRCODE_WARNING),
-				 errmsg("%s is not retired by an active change plan", target_describe(target)),
+				 target->column ?
+				 errmsg("column \"%s\" of %s \"%s\" is not retired by an active change plan",
+						target->column, relkind_word(target->relkind), target->relname) :
+				 errmsg("%s \"%s\" is not retired by an active change plan",
+						relkind_word(target->relkind), target->relname),
 				 errdetail("The setting phased_change.unplanned_ddl is \"warn\"; with \"block\" this statement is refused."),
-				 errhint("Plan the change: SELECT phase_plan_create('plan'); SELECT phase_retire('plan', %s%s%s); then advance the plan to phase \"cleanup\".",
-						 quote_literal_cstr(qualified), target->column ? ", " : "",
-						 target->column ? quote_literal_cstr(target->column) : "")));
+				 target->column ?
+				 errhint("Plan the change: SELECT phase_plan_create('plan'); SELECT phase_retire('plan', %s, %s); then advance the plan to phase \"cleanup\".",
+						 quote_literal_cstr(qualified), quote_literal_cstr(target->column)) :
+				 errhint("Plan the change: SELECT phase_plan_create('plan'); SELECT phase_retire('plan', %s); then advance the plan to phase \"cleanup\".",
+						 quote_literal_cstr(qualified))));
 		return;
 	}
 	guard_record("ddl_blocked", 0, PHASE_NONE, target, "unplanned");
 	ereport(ERROR,
 			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-			 errmsg("cannot %s", what),
-			 errdetail("The %s is not retired by an active change plan, and phased_change.unplanned_ddl is \"block\".",
-					   target->column ? "column" : "table"),
+			 guard_errmsg(target),
+			 target->column ?
+			 errdetail("The column is not retired by an active change plan, and phased_change.unplanned_ddl is \"block\".") :
+			 errdetail("The table is not retired by an active change plan, and phased_change.unplanned_ddl is \"block\"."),
 			 errhint("Plan the change with phase_plan_create and phase_retire, and advance the plan to phase \"cleanup\".")));
 }
 
@@ -503,8 +576,7 @@ guard_enforce_one(GuardTarget *target)
 			guard_refuse(target, entry, phase);
 		ereport(WARNING,
 				(errcode(ERRCODE_WARNING),
-				 errmsg("overriding the guard of change plan \"%s\" to %s",
-						entry->plan_name, target_what(target)),
+				 guard_override_errmsg(entry, target),
 				 errdetail("The setting phased_change.override is \"%s\". The override is recorded in phased_change.history.",
 						   reason)));
 		guard_record("override", entry->plan_id, phase, target, reason);
