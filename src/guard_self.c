@@ -59,44 +59,54 @@ is_guard_event_trigger(const char *name)
 }
 
 /*
- * self_refuse
- *		Refuse (or, with the override, let through with a WARNING) a
- *		statement against the guard itself; both are audited.  message is
- *		the whole errmsg, override_message the whole WARNING.
+ * self_override_errdetail
+ *		The detail of an override's WARNING.
  */
-static void
-self_refuse(const char *identity, const char *action, const char *message,
-			const char *override_message, const char *detail, const char *hint)
+static int
+self_override_errdetail(const char *reason)
 {
-	const char *reason = guard_override_reason();
-
-	if (reason == NULL)
-	{
-		guard_audit("ddl_blocked", 0, PHASE_NONE, identity, action, false, NULL);
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg_internal("%s", message),
-				 errdetail("%s", detail),
-				 errhint("%s", hint)));
-	}
-	ereport(WARNING,
-			(errcode(ERRCODE_WARNING),
-			 errmsg_internal("%s", override_message),
-			 errdetail("The setting phased_change.override is \"%s\". The override is recorded in phased_change.history.",
-					   reason)));
-	guard_audit("override", 0, PHASE_NONE, identity, action, false, reason);
+	return errdetail("The setting phased_change.override is \"%s\". The override is recorded in phased_change.history.",
+					 reason);
 }
 
 /*
- * active_plans_summary
- *		NULL when no plan is active, else a sentence naming them.
+ * SELF_REFUSE
+ *		Refuse (or, with the override, let through with a WARNING) a
+ *		statement against the guard itself; both are audited.  The caller
+ *		writes each message whole: error_msg and override_msg are errmsg()
+ *		calls, detail and hint errdetail() and errhint() calls.
+ */
+#define SELF_REFUSE(identity, action, error_msg, override_msg, detail, hint) \
+	do { \
+		const char *reason_ = guard_override_reason(); \
+		if (reason_ == NULL) \
+		{ \
+			guard_audit("ddl_blocked", 0, PHASE_NONE, (identity), (action), false, NULL); \
+			ereport(ERROR, \
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE), \
+					 error_msg, detail, hint)); \
+		} \
+		ereport(WARNING, \
+				(errcode(ERRCODE_WARNING), override_msg, \
+				 self_override_errdetail(reason_))); \
+		guard_audit("override", 0, PHASE_NONE, (identity), (action), false, reason_); \
+	} while (0)
+
+#define SELF_HINT_END_PLANS errhint("Complete or abandon the active plans first.")
+#define SELF_HINT_EVENT_TRIGGER errhint("Drop the extension instead, once no change plan is active.")
+#define SELF_DETAIL_EVENT_TRIGGER errdetail("The event trigger is part of the phased_change guard.")
+
+/*
+ * active_plans
+ *		NULL when no plan is active, else the active plans and their phases,
+ *		for messages.
  */
 static char *
-active_plans_summary(void)
+active_plans(void)
 {
 	CatalogSession session;
 	MemoryContext caller_context = CurrentMemoryContext;
-	char	   *summary = NULL;
+	char	   *plans = NULL;
 
 	guard_catalog_require();
 	catalog_begin(&session);
@@ -106,31 +116,11 @@ active_plans_summary(void)
 					" WHERE p.status = 'active'", true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the active change plans");
 	if (SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1) != NULL)
-		summary = MemoryContextStrdup(caller_context,
-									  psprintf("Active change plans: %s.",
-											   SPI_getvalue(SPI_tuptable->vals[0],
-															SPI_tuptable->tupdesc, 1)));
+		plans = MemoryContextStrdup(caller_context,
+									SPI_getvalue(SPI_tuptable->vals[0],
+												 SPI_tuptable->tupdesc, 1));
 	catalog_end(&session);
-	return summary;
-}
-
-/*
- * refuse_while_active
- *		Refuse a statement against the extension while any plan is active
- *		(the override applies).  message and override_message are written
- *		whole by the caller; consequence (may be NULL) opens the detail.
- */
-static void
-refuse_while_active(const char *identity, const char *action, const char *message,
-					const char *override_message, const char *consequence)
-{
-	char	   *summary = active_plans_summary();
-
-	if (summary == NULL)
-		return;
-	self_refuse(identity, action, message, override_message,
-				consequence ? psprintf("%s %s", consequence, summary) : summary,
-				"Complete or abandon the active plans first.");
+	return plans;
 }
 
 /*
@@ -271,18 +261,23 @@ protect_drop_cascade(DropStmt *stmt, Oid extoid)
 		ObjectAddress address = drop_named_address(stmt, lfirst(lc));
 		char	   *type;
 		char	   *name;
+		char	   *plans;
 
 		if (!OidIsValid(address.objectId) ||
 			!in_closure(extoid, address.classId, address.objectId))
 			continue;
+		plans = active_plans();
+		if (plans == NULL)
+			return;
 		type = getObjectTypeDescription(&address, false);
 		name = getObjectIdentity(&address, false);
-		refuse_while_active(psprintf("%s %s", type, name), "drop",
-							psprintf("cannot drop %s \"%s\" while change plans are active",
-									 type, name),
-							psprintf("overriding the guard to drop %s \"%s\" while change plans are active",
-									 type, name),
-							"Dropping it with CASCADE drops extension \"phased_change\", every plan and the history.");
+		SELF_REFUSE(psprintf("%s %s", type, name), "drop",
+					errmsg("cannot drop %s \"%s\" while change plans are active", type, name),
+					errmsg("overriding the guard to drop %s \"%s\" while change plans are active",
+						   type, name),
+					errdetail("Dropping it with CASCADE drops extension \"phased_change\", every plan and the history. Active change plans: %s.",
+							  plans),
+					SELF_HINT_END_PLANS);
 	}
 }
 
@@ -296,6 +291,7 @@ static bool
 protect_drop(DropStmt *stmt)
 {
 	Oid			extoid = extension_oid();
+	char	   *plans;
 	ListCell   *lc;
 
 	foreach(lc, stmt->objects)
@@ -305,20 +301,21 @@ protect_drop(DropStmt *stmt)
 		{
 			if (!OidIsValid(extoid) || !pc_extension_ownercheck(extoid, GetUserId()))
 				return false;	/* PostgreSQL refuses it, telling nothing */
-			refuse_while_active("extension phased_change", "drop",
-								"cannot drop extension \"phased_change\" while change plans are active",
-								"overriding the guard to drop extension \"phased_change\" while change plans are active",
-								NULL);
+			if ((plans = active_plans()) != NULL)
+				SELF_REFUSE("extension phased_change", "drop",
+							errmsg("cannot drop extension \"phased_change\" while change plans are active"),
+							errmsg("overriding the guard to drop extension \"phased_change\" while change plans are active"),
+							errdetail("Active change plans: %s.", plans),
+							SELF_HINT_END_PLANS);
 			return true;
 		}
 		if (stmt->removeType == OBJECT_EVENT_TRIGGER && is_guard_event_trigger(strVal(lfirst(lc))) &&
 			pc_event_trigger_ownercheck(get_event_trigger_oid(strVal(lfirst(lc)), false),
 										GetUserId()))
-			self_refuse(psprintf("event trigger %s", strVal(lfirst(lc))), "drop",
-						psprintf("cannot drop event trigger \"%s\"", strVal(lfirst(lc))),
-						psprintf("overriding the guard to drop event trigger \"%s\"", strVal(lfirst(lc))),
-						"The event trigger is part of the phased_change guard.",
-						"Drop the extension instead, once no change plan is active.");
+			SELF_REFUSE(psprintf("event trigger %s", strVal(lfirst(lc))), "drop",
+						errmsg("cannot drop event trigger \"%s\"", strVal(lfirst(lc))),
+						errmsg("overriding the guard to drop event trigger \"%s\"", strVal(lfirst(lc))),
+						SELF_DETAIL_EVENT_TRIGGER, SELF_HINT_EVENT_TRIGGER);
 	}
 	if (stmt->behavior == DROP_CASCADE && OidIsValid(extoid))
 		protect_drop_cascade(stmt, extoid);
@@ -334,6 +331,7 @@ static void
 protect_drop_owned(DropOwnedStmt *stmt)
 {
 	Oid			extoid = extension_oid();
+	char	   *plans;
 	ListCell   *lc;
 
 	if (!OidIsValid(extoid))
@@ -345,13 +343,16 @@ protect_drop_owned(DropOwnedStmt *stmt)
 
 		if (!OidIsValid(roleid) || !has_privs_of_role(GetUserId(), roleid))
 			continue;			/* PostgreSQL's own error */
-		if (roleid == extension_owner() || owns_in_closure(extoid, roleid))
-			refuse_while_active(psprintf("role %s", get_rolespec_name(role)), "drop",
-								psprintf("cannot drop the objects owned by role \"%s\" while change plans are active",
-										 get_rolespec_name(role)),
-								psprintf("overriding the guard to drop the objects owned by role \"%s\"",
-										 get_rolespec_name(role)),
-								"Its objects include extension \"phased_change\" or an object the extension depends on.");
+		if ((roleid == extension_owner() || owns_in_closure(extoid, roleid)) &&
+			(plans = active_plans()) != NULL)
+			SELF_REFUSE(psprintf("role %s", get_rolespec_name(role)), "drop",
+						errmsg("cannot drop the objects owned by role \"%s\" while change plans are active",
+							   get_rolespec_name(role)),
+						errmsg("overriding the guard to drop the objects owned by role \"%s\"",
+							   get_rolespec_name(role)),
+						errdetail("Its objects include extension \"phased_change\" or an object the extension depends on. Active change plans: %s.",
+								  plans),
+						SELF_HINT_END_PLANS);
 	}
 }
 
@@ -367,17 +368,15 @@ protect_event_trigger(const char *name, bool rename)
 		!pc_event_trigger_ownercheck(get_event_trigger_oid(name, false), GetUserId()))
 		return;
 	if (rename)
-		self_refuse(psprintf("event trigger %s", name), "rename",
-					psprintf("cannot rename event trigger \"%s\"", name),
-					psprintf("overriding the guard to rename event trigger \"%s\"", name),
-					"The event trigger is part of the phased_change guard.",
-					"Drop the extension instead, once no change plan is active.");
+		SELF_REFUSE(psprintf("event trigger %s", name), "rename",
+					errmsg("cannot rename event trigger \"%s\"", name),
+					errmsg("overriding the guard to rename event trigger \"%s\"", name),
+					SELF_DETAIL_EVENT_TRIGGER, SELF_HINT_EVENT_TRIGGER);
 	else
-		self_refuse(psprintf("event trigger %s", name), "alter",
-					psprintf("cannot alter event trigger \"%s\"", name),
-					psprintf("overriding the guard to alter event trigger \"%s\"", name),
-					"The event trigger is part of the phased_change guard.",
-					"Drop the extension instead, once no change plan is active.");
+		SELF_REFUSE(psprintf("event trigger %s", name), "alter",
+					errmsg("cannot alter event trigger \"%s\"", name),
+					errmsg("overriding the guard to alter event trigger \"%s\"", name),
+					SELF_DETAIL_EVENT_TRIGGER, SELF_HINT_EVENT_TRIGGER);
 }
 
 /*
@@ -386,12 +385,27 @@ protect_event_trigger(const char *name, bool rename)
  *		extension's own (a member, found by pg_depend, whatever its name),
  *		while a plan is active: the guard finds its catalog by name.
  */
+typedef enum CatalogChange
+{
+	CATALOG_RENAME,
+	CATALOG_MOVE,
+	CATALOG_ALTER
+} CatalogChange;
+
+static const char *const catalog_change_actions[] = {"rename", "set schema", "alter"};
+
+#define SELF_DETAIL_CATALOG(plans) \
+	errdetail("The guard reads its catalog by name; without it, the active plans would guard nothing. Active change plans: %s.", \
+			  (plans))
+
 static void
-protect_catalog_relation(RangeVar *relation, const char *action)
+protect_catalog_relation(RangeVar *relation, CatalogChange change)
 {
 	Oid			extoid = extension_oid();
 	Oid			relid;
 	char	   *name;
+	char	   *identity;
+	char	   *plans;
 
 	if (relation == NULL || !OidIsValid(extoid))
 		return;
@@ -402,32 +416,69 @@ protect_catalog_relation(RangeVar *relation, const char *action)
 	/* unreadable already: giving the names back must stay possible */
 	if (guard_catalog_unreadable())
 		return;
+	if ((plans = active_plans()) == NULL)
+		return;
 	name = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
 									  get_rel_name(relid));
-	refuse_while_active(psprintf("relation %s", name), action,
-						psprintf("cannot %s relation \"%s\" of extension \"phased_change\" while change plans are active",
-								 action, name),
-						psprintf("overriding the guard to %s relation \"%s\" of extension \"phased_change\"",
-								 action, name),
-						"The guard reads its catalog by name; without it, the active plans would guard nothing.");
+	identity = psprintf("relation %s", name);
+	switch (change)
+	{
+		case CATALOG_RENAME:
+			SELF_REFUSE(identity, catalog_change_actions[change],
+						errmsg("cannot rename relation \"%s\" of extension \"phased_change\" while change plans are active",
+							   name),
+						errmsg("overriding the guard to rename relation \"%s\" of extension \"phased_change\"",
+							   name),
+						SELF_DETAIL_CATALOG(plans), SELF_HINT_END_PLANS);
+			break;
+		case CATALOG_MOVE:
+			SELF_REFUSE(identity, catalog_change_actions[change],
+						errmsg("cannot move relation \"%s\" of extension \"phased_change\" to another schema while change plans are active",
+							   name),
+						errmsg("overriding the guard to move relation \"%s\" of extension \"phased_change\" to another schema",
+							   name),
+						SELF_DETAIL_CATALOG(plans), SELF_HINT_END_PLANS);
+			break;
+		case CATALOG_ALTER:
+			SELF_REFUSE(identity, catalog_change_actions[change],
+						errmsg("cannot alter relation \"%s\" of extension \"phased_change\" while change plans are active",
+							   name),
+						errmsg("overriding the guard to alter relation \"%s\" of extension \"phased_change\"",
+							   name),
+						SELF_DETAIL_CATALOG(plans), SELF_HINT_END_PLANS);
+			break;
+	}
 }
 
 static void
-protect_catalog_schema(const char *schema, const char *action)
+protect_catalog_schema(const char *schema, CatalogChange change)
 {
 	Oid			extoid = extension_oid();
 	Oid			nspid = get_namespace_oid(schema, true);
+	char	   *identity;
+	char	   *plans;
 
 	if (!OidIsValid(extoid) || !OidIsValid(nspid) ||
 		getExtensionOfObject(NamespaceRelationId, nspid) != extoid ||
 		!pc_namespace_ownercheck(nspid, GetUserId()) || guard_catalog_unreadable())
 		return;
-	refuse_while_active(psprintf("schema %s", schema), action,
-						psprintf("cannot %s schema \"%s\" of extension \"phased_change\" while change plans are active",
-								 action, schema),
-						psprintf("overriding the guard to %s schema \"%s\" of extension \"phased_change\"",
-								 action, schema),
-						"The guard reads its catalog by name; without it, the active plans would guard nothing.");
+	if ((plans = active_plans()) == NULL)
+		return;
+	identity = psprintf("schema %s", schema);
+	if (change == CATALOG_RENAME)
+		SELF_REFUSE(identity, catalog_change_actions[change],
+					errmsg("cannot rename schema \"%s\" of extension \"phased_change\" while change plans are active",
+						   schema),
+					errmsg("overriding the guard to rename schema \"%s\" of extension \"phased_change\"",
+						   schema),
+					SELF_DETAIL_CATALOG(plans), SELF_HINT_END_PLANS);
+	else
+		SELF_REFUSE(identity, catalog_change_actions[change],
+					errmsg("cannot alter schema \"%s\" of extension \"phased_change\" while change plans are active",
+						   schema),
+					errmsg("overriding the guard to alter schema \"%s\" of extension \"phased_change\"",
+						   schema),
+					SELF_DETAIL_CATALOG(plans), SELF_HINT_END_PLANS);
 }
 
 /*
@@ -443,7 +494,7 @@ protect_rename(RenameStmt *stmt)
 			protect_event_trigger(strVal(stmt->object), true);
 			break;
 		case OBJECT_SCHEMA:
-			protect_catalog_schema(stmt->subname, "rename");
+			protect_catalog_schema(stmt->subname, CATALOG_RENAME);
 			break;
 		case OBJECT_TABLE:
 		case OBJECT_VIEW:
@@ -454,7 +505,7 @@ protect_rename(RenameStmt *stmt)
 		case OBJECT_TABCONSTRAINT:
 		case OBJECT_TRIGGER:
 		case OBJECT_RULE:
-			protect_catalog_relation(stmt->relation, "rename");
+			protect_catalog_relation(stmt->relation, CATALOG_RENAME);
 			break;
 		default:
 			break;
@@ -470,14 +521,18 @@ static void
 protect_extension_contents(AlterExtensionContentsStmt *stmt)
 {
 	Oid			extoid = extension_oid();
+	char	   *plans;
 
 	if (stmt->action > 0 || strcmp(stmt->extname, PHASED_CHANGE_EXTENSION) != 0 ||
-		!OidIsValid(extoid) || !pc_extension_ownercheck(extoid, GetUserId()))
+		!OidIsValid(extoid) || !pc_extension_ownercheck(extoid, GetUserId()) ||
+		(plans = active_plans()) == NULL)
 		return;
-	refuse_while_active("extension phased_change", "alter",
-						"cannot remove a member from extension \"phased_change\" while change plans are active",
-						"overriding the guard to remove a member from extension \"phased_change\"",
-						NULL);
+	SELF_REFUSE("extension phased_change", "alter",
+				errmsg("cannot remove a member from extension \"phased_change\" while change plans are active"),
+				errmsg("overriding the guard to remove a member from extension \"phased_change\""),
+				errdetail("A member taken out of the extension is no longer protected as one. Active change plans: %s.",
+						  plans),
+				SELF_HINT_END_PLANS);
 }
 
 /*
@@ -509,14 +564,15 @@ guard_self_protect(Node *parsetree)
 		case T_AlterObjectSchemaStmt:
 			if (((AlterObjectSchemaStmt *) parsetree)->relation != NULL)
 				protect_catalog_relation(((AlterObjectSchemaStmt *) parsetree)->relation,
-										 "move");
+										 CATALOG_MOVE);
 			return false;
 		case T_AlterTableStmt:
-			protect_catalog_relation(((AlterTableStmt *) parsetree)->relation, "alter");
+			protect_catalog_relation(((AlterTableStmt *) parsetree)->relation, CATALOG_ALTER);
 			return false;
 		case T_AlterOwnerStmt:
 			if (((AlterOwnerStmt *) parsetree)->objectType == OBJECT_SCHEMA)
-				protect_catalog_schema(strVal(((AlterOwnerStmt *) parsetree)->object), "alter");
+				protect_catalog_schema(strVal(((AlterOwnerStmt *) parsetree)->object),
+									   CATALOG_ALTER);
 			return false;
 		case T_AlterExtensionContentsStmt:
 			protect_extension_contents((AlterExtensionContentsStmt *) parsetree);
@@ -538,6 +594,7 @@ void
 guard_self_dropped(Oid classId, Oid objectId)
 {
 	Oid			extoid;
+	char	   *plans;
 
 	if (guard_self_dropping || creating_extension)
 		return;
@@ -546,9 +603,11 @@ guard_self_dropped(Oid classId, Oid objectId)
 		!(classId == ExtensionRelationId ? objectId == extoid :
 		  getExtensionOfObject(classId, objectId) == extoid))
 		return;
-	refuse_while_active("extension phased_change", "drop",
-						"cannot drop extension \"phased_change\" through a dependency while change plans are active",
-						"overriding the guard to drop extension \"phased_change\" through a dependency",
-						NULL);
+	if ((plans = active_plans()) != NULL)
+		SELF_REFUSE("extension phased_change", "drop",
+					errmsg("cannot drop extension \"phased_change\" through a dependency while change plans are active"),
+					errmsg("overriding the guard to drop extension \"phased_change\" through a dependency"),
+					errdetail("Active change plans: %s.", plans),
+					SELF_HINT_END_PLANS);
 	guard_self_dropping = true;
 }
