@@ -1,9 +1,12 @@
 /*-------------------------------------------------------------------------
  *
  * guard.h
- *		The DDL guard: what a statement would destroy (guard_statement.c),
- *		which plans guard it (guard_cache.c), and the decision, refusal and
- *		audit (guard.c).
+ *		The DDL guard, top-down: the entry points (guard_events.c without
+ *		preloading, guard_hooks.c with it), what a statement would destroy
+ *		(guard_statement.c), the extension's self-protection (guard_self.c),
+ *		the decision, refusal and audit (guard.c), and below them which
+ *		plans guard a relation (guard_cache.c) and the settings
+ *		(guard_settings.c).
  *
  *-------------------------------------------------------------------------
  */

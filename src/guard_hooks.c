@@ -22,18 +22,10 @@
 
 #include "access/xact.h"
 #include "catalog/dependency.h"
-#include "catalog/namespace.h"
 #include "catalog/objectaccess.h"
 #include "catalog/objectaddress.h"
 #include "catalog/pg_class.h"
-#include "catalog/pg_extension.h"
-#include "utils/acl.h"
-#include "commands/event_trigger.h"
-#include "commands/extension.h"
-#include "miscadmin.h"
-#include "executor/spi.h"
 #include "tcop/utility.h"
-#include "utils/builtins.h"
 #include "utils/lsyscache.h"
 
 #include "guard.h"
