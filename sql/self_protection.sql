@@ -28,6 +28,13 @@ BEGIN
 EXCEPTION WHEN OTHERS THEN
 	RAISE NOTICE 'DROP OWNED refused: %', replace(SQLERRM, current_user, 'SUPERUSER');
 END $$;
+-- DROP OWNED BY the owner of something the extension depends on (here the
+-- schema it is installed in).
+CREATE ROLE regress_sp_landlord;
+ALTER SCHEMA public OWNER TO regress_sp_landlord;
+DROP OWNED BY regress_sp_landlord CASCADE;
+ALTER SCHEMA public OWNER TO pg_database_owner;
+DROP ROLE regress_sp_landlord;
 -- (RESTRICT is left to PostgreSQL, which refuses it itself.)
 DROP LANGUAGE plpgsql;
 \set VERBOSITY default
