@@ -13,7 +13,10 @@ OBJS = \
 	src/plan.o \
 	src/guard_cache.o \
 	src/guard_statement.o \
+	src/guard_self.o \
+	src/guard_settings.o \
 	src/guard.o \
+	src/guard_events.o \
 	src/guard_hooks.o \
 	src/usage.o
 
@@ -25,9 +28,8 @@ PGFILEDESC = "phased_change - four-phase schema change plans enforced by the dat
 # The regression suite runs twice: with the guard in event triggers only,
 # and with the library preloaded (hooks, usage tracking).  The two lists
 # differ only in the tests of what preloading changes.
-REGRESS_COMMON = plans objects checks advance privileges owner guard unplanned bypass hostile_input \
-	evidence verification_cost \
-	walkthrough
+REGRESS_COMMON = plans objects checks advance privileges owner guard unplanned bypass self_protection \
+	hostile_input evidence verification_cost walkthrough
 REGRESS = $(REGRESS_COMMON) settings_unloaded usage_unloaded
 REGRESS_PRELOAD = $(REGRESS_COMMON) settings_preloaded usage_preloaded
 REGRESS_OPTS = --temp-instance=tmp_check_regress --temp-config=test/regress.conf
@@ -60,6 +62,13 @@ installcheck-regress: submake
 installcheck-isolation: submake
 	$(pg_isolation_regress_installcheck) $(ISOLATION_OPTS) $(ISOLATION)
 
+# The isolation specs again with phased_change in shared_preload_libraries
+# (the guard in hooks rather than event triggers).
+installcheck-isolation-preload: submake
+	$(pg_isolation_regress_installcheck) --inputdir=test/isolation \
+		--temp-instance=tmp_check_iso_preload --temp-config=test/preload.conf \
+		--outputdir=output_iso_preload $(ISOLATION)
+
 installcheck-tap:
 	$(prove_installcheck)
 
@@ -69,7 +78,7 @@ installcheck-preload: submake
 		--temp-config=test/preload.conf --outputdir=output_preload $(REGRESS_PRELOAD)
 
 .PHONY: test test-versions demo bench installcheck-preload installcheck-regress \
-	installcheck-isolation installcheck-tap
+	installcheck-isolation installcheck-isolation-preload installcheck-tap
 test:
 	scripts/test.sh
 

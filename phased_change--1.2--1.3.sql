@@ -1034,3 +1034,14 @@ CROSS JOIN LATERAL (
 		ELSE pg_catalog.format('Run SELECT phase_advance(%L).', p.name)
 	END AS next_step
 ) n;
+
+-- The DDL guard decides from the dependency closure (issue 10, guard): the
+-- ddl_command_start event trigger fires for every command, so that a
+-- DROP ... CASCADE of any object the extension depends on (DROP LANGUAGE,
+-- DROP EXTENSION plpgsql, DROP TYPE, DROP FUNCTION, ...), ALTER EXTENSION
+-- ... DROP and CREATE RULE reach it; it returns at once for the others.
+DROP EVENT TRIGGER phased_change_guard;
+CREATE EVENT TRIGGER phased_change_guard
+	ON ddl_command_start
+	EXECUTE FUNCTION phased_change.guard_ddl_command_start();
+ALTER EVENT TRIGGER phased_change_guard ENABLE ALWAYS;

@@ -37,7 +37,20 @@ suite_for_major() {
 }
 
 # --- mounts: a stack undone in reverse order on every exit path ----------
+# The test run inside a root is a process group of its own (CHILD); on an
+# interrupt it is stopped first, so that nothing holds the mounts.
 MOUNTED=()
+CHILD=""
+
+stop_child() {
+	if [ -n "$CHILD" ]; then
+		kill -TERM -- "-$CHILD" 2>/dev/null || true
+		sleep 2
+		kill -KILL -- "-$CHILD" 2>/dev/null || true
+		wait "$CHILD" 2>/dev/null || true
+		CHILD=""
+	fi
+}
 
 unmount_all() {
 	local i
@@ -46,9 +59,9 @@ unmount_all() {
 	done
 	MOUNTED=()
 }
-trap unmount_all EXIT
-trap 'unmount_all; exit 130' INT
-trap 'unmount_all; exit 143' TERM
+trap 'stop_child; unmount_all' EXIT
+trap 'stop_child; unmount_all; exit 130' INT
+trap 'stop_child; unmount_all; exit 143' TERM
 
 mount_into() {
 	local root=$1
@@ -134,9 +147,12 @@ run_in_root() {
 		tar -C "$root/build/phased_change" -xf -
 	mount_into "$root"
 	local rc=0
-	chroot "$root" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 \
+	setsid chroot "$root" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 \
 		PG_MAJOR="$major" TEST_SUITES="${TEST_SUITES:-}" TEST_MAKE_ARGS="${TEST_MAKE_ARGS:-}" \
-		bash -c 'cd /build/phased_change && make test' || rc=$?
+		bash -c 'cd /build/phased_change && make test' &
+	CHILD=$!
+	wait "$CHILD" || rc=$?
+	CHILD=""
 	unmount_all
 	return $rc
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # make test: build, install and run every test suite in throwaway clusters
-# as the postgres user: pg_regress (plain, then preloaded), isolation, TAP.
+# as the postgres user: pg_regress (plain, then preloaded), isolation (plain,
+# then preloaded), TAP.
 # Every suite runs even when one fails; each prints "suite NAME: passed" or
 # "suite NAME: FAILED", and the run ends with "N passed, M failed" and a
 # non-zero exit on any failure, after printing the differences.
@@ -34,14 +35,14 @@ fi
 writable_copy
 
 make_args="PG_CONFIG=$PG_BINDIR/pg_config with_llvm=no ${TEST_MAKE_ARGS:-}"
-for suite in ${TEST_SUITES:-regress preload isolation tap}; do
+for suite in ${TEST_SUITES:-regress preload isolation isolation-preload tap}; do
 	rc=0
 	run_as_postgres make -C "$WORKDIR" "installcheck-$suite" $make_args || rc=$?
 	report "$suite" $rc
 done
 
 for diffs in "$WORKDIR/regression.diffs" "$WORKDIR/output_iso/regression.diffs" \
-	"$WORKDIR/output_preload/regression.diffs"; do
+	"$WORKDIR/output_preload/regression.diffs" "$WORKDIR/output_iso_preload/regression.diffs"; do
 	if [ -s "$diffs" ]; then
 		echo "=== $diffs"
 		cat "$diffs"

@@ -80,4 +80,32 @@ FROM phased_change.history WHERE event = 'override';
 
 SELECT phase_abandon('memo-plan', 'end of test');
 DROP TABLE ledger;
+
+-- block holds for what a statement reaches through a dependency (DROP
+-- SCHEMA ... CASCADE, DROP TYPE ... CASCADE), and for whoever PostgreSQL
+-- lets drop a table: the owner of its schema, who does not own the table.
+CREATE SCHEMA junk;
+CREATE TABLE junk.leftovers (id int);
+CREATE TYPE mood AS ENUM ('calm');
+CREATE TABLE diary (id int, feeling mood);
+CREATE SCHEMA rented AUTHORIZATION regress_unplanned_user;
+CREATE TABLE rented.lodger (id int);
+SET phased_change.unplanned_ddl = block;
+\set VERBOSITY terse
+DROP SCHEMA junk CASCADE;
+DROP TYPE mood CASCADE;
+SET ROLE regress_unplanned_user;
+DROP TABLE rented.lodger;
+RESET ROLE;
+\set VERBOSITY default
+SELECT count(*) AS still_there FROM pg_class
+WHERE oid IN ('junk.leftovers'::regclass, 'diary'::regclass, 'rented.lodger'::regclass);
+SELECT object, statement FROM phased_change.blocked_ddl
+WHERE object IN ('junk.leftovers', 'public.diary.feeling', 'rented.lodger') ORDER BY at;
+RESET phased_change.unplanned_ddl;
+SET client_min_messages = error;
+DROP SCHEMA junk, rented CASCADE;
+DROP TABLE diary;
+DROP TYPE mood;
+RESET client_min_messages;
 DROP ROLE regress_unplanned_user;

@@ -19,9 +19,12 @@
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
+#include "catalog/dependency.h"
 #include "catalog/indexing.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_extension.h"
+#include "catalog/pg_namespace.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
 #include "mb/pg_wchar.h"
@@ -74,6 +77,22 @@ extension_namespace(void)
 
 	(void) extension_lookup(&namespace);
 	return namespace;
+}
+
+/*
+ * extension_owns_relation
+ *		Whether a relation belongs to the extension: a member (its tables and
+ *		views), or in a schema that is one (their indexes and sequences).
+ *		Found by pg_depend, whatever the names.
+ */
+bool
+extension_owns_relation(Oid relid)
+{
+	Oid			extoid = get_extension_oid(PHASED_CHANGE_EXTENSION, true);
+
+	return OidIsValid(extoid) &&
+		(getExtensionOfObject(RelationRelationId, relid) == extoid ||
+		 getExtensionOfObject(NamespaceRelationId, get_rel_namespace(relid)) == extoid);
 }
 
 /*

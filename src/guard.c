@@ -1,8 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * guard.c
- *		The DDL guard: refuse to drop, rename, retype or move an object that
- *		an active plan still needs, whoever sends the statement.
+ *		The DDL guard's decision: refuse to drop, rename, retype or move an
+ *		object that an active plan still needs, whoever sends the statement;
+ *		the refusal's message and its audit record; unplanned DDL.
  *
  * A retired object may be destroyed only once its plan is in cleanup; an
  * introduced one only while its plan is in expand (that drop is the
@@ -11,25 +12,29 @@
  * relation are guarded with it.  Completed and abandoned plans guard
  * nothing.
  *
- * The guard runs from a C event trigger at ddl_command_start, which reads
- * the parse tree and refuses early, and from a C sql_drop event trigger,
- * the backstop for drops that reach a guarded object through a dependency.
- * When the phase allows a statement, the plan row is locked FOR SHARE, so
- * that a concurrent phase_rollback or phase_advance waits for the statement
- * and then sees its effect (one consistent winner).  A registration lock on
- * the relation, the one phase_retire takes, orders the guard against a
- * concurrent phase_retire of the same relation.
+ * Called by the entry points (guard_events.c, guard_hooks.c) with the
+ * targets of a statement (guard_statement.c) or of a cascade; reads which
+ * plans guard a relation from guard_cache.c.  When the phase allows a
+ * statement, the plan row is locked FOR SHARE, so that a concurrent
+ * phase_rollback or phase_advance waits for the statement and then sees its
+ * effect (one consistent winner).  A registration lock on the relation, the
+ * one phase_retire takes, orders the guard against a concurrent
+ * phase_retire of the same relation.  Drops let through for the statement
+ * are remembered, so that the cascade backstop does not decide (and audit)
+ * them twice.
  *
  * A refusal is recorded as a ddl_blocked event that survives the rollback
  * of the refused statement.  phased_change.unplanned_ddl decides what
- * happens to destructive DDL on tables no plan retires, and a superuser's
- * phased_change.override lets guarded statements through, audited.
+ * happens to destructive DDL on tables no active plan retires, and a
+ * superuser's phased_change.override lets guarded statements through,
+ * audited (guard_settings.c).
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "catalog/dependency.h"
 #include "catalog/objectaddress.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
@@ -50,30 +55,6 @@
 #include "guard.h"
 #include "refusal_recorder.h"
 
-PG_FUNCTION_INFO_V1(guard_ddl_command_start);
-PG_FUNCTION_INFO_V1(guard_sql_drop);
-
-/* phased_change.unplanned_ddl */
-typedef enum UnplannedDdl
-{
-	UNPLANNED_ALLOW,
-	UNPLANNED_WARN,
-	UNPLANNED_BLOCK
-} UnplannedDdl;
-
-static const struct config_enum_entry unplanned_ddl_options[] = {
-	{"allow", UNPLANNED_ALLOW, false},
-	{"warn", UNPLANNED_WARN, false},
-	{"block", UNPLANNED_BLOCK, false},
-	{NULL, 0, false}
-};
-
-static int	guard_unplanned_ddl = UNPLANNED_WARN;
-
-/* Set by guard_hooks.c when preloaded: the event triggers stand down. */
-bool		guard_hooks_installed = false;
-static char *guard_override = NULL;
-
 /*
  * Drops let through at ddl_command_start, so that the sql_drop backstop of
  * the same statement does not check (and audit) them twice.  They count
@@ -86,28 +67,8 @@ static char *guard_override = NULL;
 static List *guard_approved = NIL;
 static uint64 guard_approved_generation = 0;
 
-static const char *const action_verbs[] = {"drop", "rename", "change the type of", "move"};
-static const char *const action_participles[] = {"dropped", "renamed", "retyped", "moved"};
-static const char *const action_names[] = {"drop", "rename", "retype", "set schema"};
-
-/*
- * guard_define_settings
- *		Called once from _PG_init.  Both settings are superuser-only: a DBA
- *		sets unplanned_ddl per database or role with ALTER ... SET.
- */
-void
-guard_define_settings(void)
-{
-	DefineCustomEnumVariable("phased_change.unplanned_ddl",
-							 "What happens to destructive DDL on tables that no active change plan retires.",
-							 "allow lets it through, warn emits a WARNING, block refuses it.",
-							 &guard_unplanned_ddl, UNPLANNED_WARN, unplanned_ddl_options,
-							 PGC_SUSET, 0, NULL, NULL, NULL);
-	DefineCustomStringVariable("phased_change.override",
-							   "Emergency override: a reason that lets guarded DDL through, audited.",
-							   "Honoured only when the session user is a superuser.",
-							   &guard_override, "", PGC_SUSET, 0, NULL, NULL, NULL);
-}
+static const char *const action_participles[] = {"dropped", "renamed", "retyped", "moved", "turned into a view"};
+static const char *const action_names[] = {"drop", "rename", "retype", "set schema", "convert to view"};
 
 /*
  * guard_forget_approvals_at_xact_end / guard_forget_approvals_at_subabort
@@ -168,31 +129,6 @@ relkind_word(char relkind)
 		default:
 			return "table";
 	}
-}
-
-/*
- * target_describe
- *		'column "c" of table "t"' or 'table "t"', for messages.
- */
-static char *
-target_describe(const GuardTarget *target)
-{
-	if (target->column)
-		return psprintf("column \"%s\" of %s \"%s\"", target->column,
-						relkind_word(target->relkind), target->relname);
-	return psprintf("%s \"%s\"", relkind_word(target->relkind), target->relname);
-}
-
-/*
- * target_what
- *		'drop column "c" of table "t"', 'move table "t" to another schema'.
- */
-static char *
-target_what(const GuardTarget *target)
-{
-	if (target->action == GUARD_SET_SCHEMA)
-		return psprintf("move %s to another schema", target_describe(target));
-	return psprintf("%s %s", action_verbs[target->action], target_describe(target));
 }
 
 /*
@@ -320,19 +256,6 @@ guard_record(const char *event, int64 plan_id, Phase phase, const GuardTarget *t
 }
 
 /*
- * guard_override_reason
- *		The override reason when one is in force for this session.
- */
-const char *
-guard_override_reason(void)
-{
-	if (guard_override == NULL || guard_override[0] == '\0' ||
-		!superuser_arg(GetSessionUserId()))
-		return NULL;
-	return guard_override;
-}
-
-/*
  * guard_plan_facts
  *		Since when the plan has been in its phase, its soak and what is left
  *		of it, as text for messages.
@@ -362,6 +285,135 @@ guard_plan_facts(const GuardEntry *entry, char **since, char **soak, char **rema
 }
 
 /*
+ * guard_errmsg
+ *		The refusal's message, written whole for each action (inside
+ *		ereport, like errmsg).
+ */
+static int
+guard_errmsg(const GuardTarget *target)
+{
+	const char *kind = relkind_word(target->relkind);
+
+	switch (target->action)
+	{
+		case GUARD_DROP:
+			if (target->column)
+				return errmsg("cannot drop column \"%s\" of %s \"%s\"",
+							  target->column, kind, target->relname);
+			return errmsg("cannot drop %s \"%s\"", kind, target->relname);
+		case GUARD_RENAME:
+			if (target->column)
+				return errmsg("cannot rename column \"%s\" of %s \"%s\"",
+							  target->column, kind, target->relname);
+			return errmsg("cannot rename %s \"%s\"", kind, target->relname);
+		case GUARD_RETYPE:
+			return errmsg("cannot change the type of column \"%s\" of %s \"%s\"",
+						  target->column ? target->column : "?", kind, target->relname);
+		case GUARD_SET_SCHEMA:
+			return errmsg("cannot move %s \"%s\" to another schema", kind, target->relname);
+		case GUARD_TO_VIEW:
+			return errmsg("cannot turn %s \"%s\" into a view", kind, target->relname);
+	}
+	return 0;					/* keep compiler quiet */
+}
+
+/*
+ * guard_override_errmsg
+ *		The override's WARNING, written whole for each action.
+ */
+static int
+guard_override_errmsg(const GuardEntry *entry, const GuardTarget *target)
+{
+	const char *kind = relkind_word(target->relkind);
+
+	switch (target->action)
+	{
+		case GUARD_DROP:
+			if (target->column)
+				return errmsg("overriding the guard of change plan \"%s\" to drop column \"%s\" of %s \"%s\"",
+							  entry->plan_name, target->column, kind, target->relname);
+			return errmsg("overriding the guard of change plan \"%s\" to drop %s \"%s\"",
+						  entry->plan_name, kind, target->relname);
+		case GUARD_RENAME:
+			if (target->column)
+				return errmsg("overriding the guard of change plan \"%s\" to rename column \"%s\" of %s \"%s\"",
+							  entry->plan_name, target->column, kind, target->relname);
+			return errmsg("overriding the guard of change plan \"%s\" to rename %s \"%s\"",
+						  entry->plan_name, kind, target->relname);
+		case GUARD_RETYPE:
+			return errmsg("overriding the guard of change plan \"%s\" to change the type of column \"%s\" of %s \"%s\"",
+						  entry->plan_name, target->column ? target->column : "?", kind,
+						  target->relname);
+		case GUARD_SET_SCHEMA:
+			return errmsg("overriding the guard of change plan \"%s\" to move %s \"%s\" to another schema",
+						  entry->plan_name, kind, target->relname);
+		case GUARD_TO_VIEW:
+			return errmsg("overriding the guard of change plan \"%s\" to turn %s \"%s\" into a view",
+						  entry->plan_name, kind, target->relname);
+	}
+	return 0;					/* keep compiler quiet */
+}
+
+/*
+ * guard_refusal_errdetail
+ *		Which plan holds the object, since when, and when it may go: whole
+ *		sentences for each case.
+ */
+static int
+guard_refusal_errdetail(const GuardTarget *target, const GuardEntry *entry, Phase phase,
+						const char *since)
+{
+	const char *kind = relkind_word(target->relkind);
+	const char *what = entry->column ? "column" : kind;
+
+	if (target->column == NULL && entry->column != NULL)
+	{
+		if (entry->retired)
+			return target->cascaded ?
+				errdetail("The %s holds column \"%s\", retired by change plan \"%s\", which has been in phase \"%s\" since %s; old code still names the %s. The statement reaches it through a dependency.",
+						  kind, entry->column, entry->plan_name, phase_name(phase), since, kind) :
+				errdetail("The %s holds column \"%s\", retired by change plan \"%s\", which has been in phase \"%s\" since %s; old code still names the %s.",
+						  kind, entry->column, entry->plan_name, phase_name(phase), since, kind);
+		return target->cascaded ?
+			errdetail("The %s holds column \"%s\", introduced by change plan \"%s\", which has been in phase \"%s\" since %s; old code still names the %s. The statement reaches it through a dependency.",
+					  kind, entry->column, entry->plan_name, phase_name(phase), since, kind) :
+			errdetail("The %s holds column \"%s\", introduced by change plan \"%s\", which has been in phase \"%s\" since %s; old code still names the %s.",
+					  kind, entry->column, entry->plan_name, phase_name(phase), since, kind);
+	}
+	if (entry->retired)
+		return target->cascaded ?
+			errdetail("The %s is retired by change plan \"%s\", which has been in phase \"%s\" since %s; it may be %s in phase \"cleanup\". The statement reaches it through a dependency.",
+					  what, entry->plan_name, phase_name(phase), since,
+					  action_participles[target->action]) :
+			errdetail("The %s is retired by change plan \"%s\", which has been in phase \"%s\" since %s; it may be %s in phase \"cleanup\".",
+					  what, entry->plan_name, phase_name(phase), since,
+					  action_participles[target->action]);
+	return target->cascaded ?
+		errdetail("The %s is introduced by change plan \"%s\", which has been in phase \"%s\" since %s; it holds data now and may be destroyed only after the plan is rolled back to phase \"expand\". The statement reaches it through a dependency.",
+				  what, entry->plan_name, phase_name(phase), since) :
+		errdetail("The %s is introduced by change plan \"%s\", which has been in phase \"%s\" since %s; it holds data now and may be destroyed only after the plan is rolled back to phase \"expand\".",
+				  what, entry->plan_name, phase_name(phase), since);
+}
+
+/*
+ * guard_refusal_errhint
+ *		What to do: advance to cleanup, or roll back to expand.
+ */
+static int
+guard_refusal_errhint(const GuardEntry *entry, Phase phase, const char *soak,
+					  const char *remaining)
+{
+	if (!entry->retired)
+		return errhint("To undo the change, roll the plan back to phase \"expand\" with SELECT phase_rollback(%s).",
+					   quote_literal_cstr(entry->plan_name));
+	if (phase < PHASE_CONTRACT)
+		return errhint("The plan must reach phase \"cleanup\" first. Run SELECT phase_advance(%s) once phase \"%s\" has been verified for %s (%s to go).",
+					   quote_literal_cstr(entry->plan_name), phase_name(phase), soak, remaining);
+	return errhint("Run SELECT phase_advance(%s) once phase \"%s\" has been verified for %s (%s to go).",
+				   quote_literal_cstr(entry->plan_name), phase_name(phase), soak, remaining);
+}
+
+/*
  * guard_refuse
  *		Record the refusal, then raise it: what is refused, which plan holds
  *		the object and since when, and what to do.
@@ -369,50 +421,17 @@ guard_plan_facts(const GuardEntry *entry, char **since, char **soak, char **rema
 static void
 guard_refuse(const GuardTarget *target, const GuardEntry *entry, Phase phase)
 {
-	const char *role = entry->retired ? "retired" : "introduced";
 	char	   *since;
 	char	   *soak;
 	char	   *remaining;
-	StringInfoData detail;
-	StringInfoData hint;
 
 	guard_plan_facts(entry, &since, &soak, &remaining);
-	initStringInfo(&detail);
-	initStringInfo(&hint);
-
-	if (target->column == NULL && entry->column != NULL)
-		appendStringInfo(&detail, "The %s holds column \"%s\", %s by change plan \"%s\", which has been in phase \"%s\" since %s; old code still names the %s.",
-						 relkind_word(target->relkind), entry->column, role,
-						 entry->plan_name, phase_name(phase), since,
-						 relkind_word(target->relkind));
-	else
-	{
-		appendStringInfo(&detail, "The %s is %s by change plan \"%s\", which has been in phase \"%s\" since %s; ",
-						 entry->column ? "column" : relkind_word(target->relkind),
-						 role, entry->plan_name, phase_name(phase), since);
-		if (entry->retired)
-			appendStringInfo(&detail, "it may be %s in phase \"cleanup\".",
-							 action_participles[target->action]);
-		else
-			appendStringInfoString(&detail, "it holds data now and may be destroyed only after the plan is rolled back to phase \"expand\".");
-	}
-	if (target->cascaded)
-		appendStringInfoString(&detail, " The statement reaches it through a dependency.");
-
-	if (entry->retired)
-		appendStringInfo(&hint, "%sRun SELECT phase_advance(%s) once phase \"%s\" has been verified for %s (%s to go).",
-						 phase < PHASE_CONTRACT ? "The plan must reach phase \"cleanup\" first. " : "",
-						 quote_literal_cstr(entry->plan_name), phase_name(phase), soak, remaining);
-	else
-		appendStringInfo(&hint, "To undo the change, roll the plan back to phase \"expand\" with SELECT phase_rollback(%s).",
-						 quote_literal_cstr(entry->plan_name));
-
 	guard_record("ddl_blocked", entry->plan_id, phase, target, NULL);
 	ereport(ERROR,
 			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-			 errmsg("cannot %s", target_what(target)),
-			 errdetail_internal("%s", detail.data),
-			 errhint("%s", hint.data)));
+			 guard_errmsg(target),
+			 guard_refusal_errdetail(target, entry, phase, since),
+			 guard_refusal_errhint(entry, phase, soak, remaining)));
 }
 
 /*
@@ -426,7 +445,6 @@ guard_unplanned(GuardTarget *target)
 {
 	Relation	rel;
 	bool		exempt;
-	char	   *what;
 	char	   *qualified;
 	char		relkind;
 
@@ -434,39 +452,58 @@ guard_unplanned(GuardTarget *target)
 	if (guard_unplanned_ddl == UNPLANNED_ALLOW || creating_extension ||
 		target->action == GUARD_SET_SCHEMA)
 		return;
-	relkind = get_rel_relkind(target->relid);
-	if (relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE)
+	/* reached through a dependency: refused under block, not warned about */
+	if (target->cascaded && guard_unplanned_ddl != UNPLANNED_BLOCK)
 		return;
-	rel = RelationIdGetRelation(target->relid);
-	if (!RelationIsValid(rel))
-		return;
-	exempt = rel->rd_rel->relpersistence == RELPERSISTENCE_TEMP ||
-		rel->rd_createSubid != InvalidSubTransactionId;
-	RelationClose(rel);
-	if (exempt)
-		return;
+	if (target->gone)
+	{
+		/* sql_drop: the table is gone, only what the event trigger reports */
+		if (target->relkind != RELKIND_RELATION || target->temporary)
+			return;
+	}
+	else
+	{
+		relkind = get_rel_relkind(target->relid);
+		if (relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE)
+			return;
+		rel = RelationIdGetRelation(target->relid);
+		if (!RelationIsValid(rel))
+			return;
+		exempt = rel->rd_rel->relpersistence == RELPERSISTENCE_TEMP ||
+			rel->rd_createSubid != InvalidSubTransactionId;
+		RelationClose(rel);
+		if (exempt)
+			return;
+	}
 
 	target_resolve(target);
-	what = target_what(target);
-	qualified = quote_qualified_identifier(get_namespace_name(get_rel_namespace(target->relid)),
-										   target->relname);
+	qualified = target->gone ? target->identity :
+		quote_qualified_identifier(get_namespace_name(get_rel_namespace(target->relid)),
+								   target->relname);
 	if (guard_unplanned_ddl == UNPLANNED_WARN)
 	{
 		ereport(WARNING,
 				(errcode(ERRCODE_WARNING),
-				 errmsg("%s is not retired by an active change plan", target_describe(target)),
+				 target->column ?
+				 errmsg("column \"%s\" of %s \"%s\" is not retired by an active change plan",
+						target->column, relkind_word(target->relkind), target->relname) :
+				 errmsg("%s \"%s\" is not retired by an active change plan",
+						relkind_word(target->relkind), target->relname),
 				 errdetail("The setting phased_change.unplanned_ddl is \"warn\"; with \"block\" this statement is refused."),
-				 errhint("Plan the change: SELECT phase_plan_create('plan'); SELECT phase_retire('plan', %s%s%s); then advance the plan to phase \"cleanup\".",
-						 quote_literal_cstr(qualified), target->column ? ", " : "",
-						 target->column ? quote_literal_cstr(target->column) : "")));
+				 target->column ?
+				 errhint("Plan the change: SELECT phase_plan_create('plan'); SELECT phase_retire('plan', %s, %s); then advance the plan to phase \"cleanup\".",
+						 quote_literal_cstr(qualified), quote_literal_cstr(target->column)) :
+				 errhint("Plan the change: SELECT phase_plan_create('plan'); SELECT phase_retire('plan', %s); then advance the plan to phase \"cleanup\".",
+						 quote_literal_cstr(qualified))));
 		return;
 	}
 	guard_record("ddl_blocked", 0, PHASE_NONE, target, "unplanned");
 	ereport(ERROR,
 			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-			 errmsg("cannot %s", what),
-			 errdetail("The %s is not retired by an active change plan, and phased_change.unplanned_ddl is \"block\".",
-					   target->column ? "column" : "table"),
+			 guard_errmsg(target),
+			 target->column ?
+			 errdetail("The column is not retired by an active change plan, and phased_change.unplanned_ddl is \"block\".") :
+			 errdetail("The table is not retired by an active change plan, and phased_change.unplanned_ddl is \"block\"."),
 			 errhint("Plan the change with phase_plan_create and phase_retire, and advance the plan to phase \"cleanup\".")));
 }
 
@@ -533,9 +570,12 @@ guard_enforce_one(GuardTarget *target)
 	{
 		/*
 		 * Whoever may not alter the relation gets PostgreSQL's own
-		 * permission error, and learns nothing about plans from us.
+		 * permission error, and learns nothing about plans from us.  The
+		 * owner of the schema may drop any table in it.
 		 */
-		if (!pc_relation_ownercheck(target->relid, GetUserId()))
+		if (!pc_relation_ownercheck(target->relid, GetUserId()) &&
+			!(target->action == GUARD_DROP && target->column == NULL &&
+			  pc_namespace_ownercheck(get_rel_namespace(target->relid), GetUserId())))
 			return;
 		LockDatabaseObject(RelationRelationId, target->relid, 0, ShareLock);
 	}
@@ -562,14 +602,13 @@ guard_enforce_one(GuardTarget *target)
 			guard_refuse(target, entry, phase);
 		ereport(WARNING,
 				(errcode(ERRCODE_WARNING),
-				 errmsg("overriding the guard of change plan \"%s\" to %s",
-						entry->plan_name, target_what(target)),
+				 guard_override_errmsg(entry, target),
 				 errdetail("The setting phased_change.override is \"%s\". The override is recorded in phased_change.history.",
 						   reason)));
 		guard_record("override", entry->plan_id, phase, target, reason);
 	}
 
-	if (!planned && !target->cascaded)
+	if (!planned)
 		guard_unplanned(target);
 	if (!target->cascaded)
 		guard_approve(target);
@@ -584,103 +623,34 @@ guard_enforce(List *targets)
 {
 	ListCell   *lc;
 
+	if (targets != NIL && guard_catalog_unreadable())
+	{
+		/* only the extension's own relations, to give them their names back */
+		foreach(lc, targets)
+			if (!extension_owns_relation(((GuardTarget *) lfirst(lc))->relid))
+				guard_catalog_require();
+		return;
+	}
 	foreach(lc, targets)
 		guard_enforce_one((GuardTarget *) lfirst(lc));
 }
 
 /*
- * guard_ddl_command_start()
- *		Event trigger: refuse early, from the parse tree.
+ * guard_dropped_needs_check
+ *		Whether a relation (or column) about to be dropped through a
+ *		dependency needs a decision: a plan guards it, or unplanned drops of
+ *		tables are blocked.  The object_access_hook asks this first, for
+ *		every relation dropped.
  */
-Datum
-guard_ddl_command_start(PG_FUNCTION_ARGS)
+bool
+guard_dropped_needs_check(Oid relid, int subId)
 {
-	EventTriggerData *trigdata;
+	char		relkind;
 
-	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
-		elog(ERROR, "guard_ddl_command_start: not fired by event trigger manager");
-	if (guard_hooks_installed)
-		PG_RETURN_VOID();		/* the ProcessUtility hook has done it */
-	trigdata = (EventTriggerData *) fcinfo->context;
-	(void) guard_protect_extension(trigdata->parsetree);
-	guard_enforce(guard_statement_targets(trigdata->parsetree));
-	PG_RETURN_VOID();
-}
-
-/*
- * dropped_relkind
- *		The relkind of a dropped relation, from its object type.
- */
-static char
-dropped_relkind(const char *object_type)
-{
-	if (strcmp(object_type, "view") == 0)
-		return RELKIND_VIEW;
-	if (strcmp(object_type, "materialized view") == 0)
-		return RELKIND_MATVIEW;
-	if (strcmp(object_type, "foreign table") == 0)
-		return RELKIND_FOREIGN_TABLE;
-	return RELKIND_RELATION;
-}
-
-/*
- * guard_dropped_targets
- *		The relations and columns this statement has dropped, as targets.
- */
-static List *
-guard_dropped_targets(void)
-{
-	MemoryContext caller_context = CurrentMemoryContext;
-	List	   *targets = NIL;
-
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute("SELECT objid, objsubid, object_type, object_identity,"
-					"  address_names[pg_catalog.array_length(address_names, 1)],"
-					"  address_names[2]"
-					" FROM pg_catalog.pg_event_trigger_dropped_objects()"
-					" WHERE classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass"
-					"   AND object_type OPERATOR(pg_catalog.=) ANY (ARRAY['table', 'view',"
-					"       'materialized view', 'foreign table', 'table column'])",
-					true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read dropped objects");
-
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		HeapTuple	tuple = SPI_tuptable->vals[i];
-		TupleDesc	tupdesc = SPI_tuptable->tupdesc;
-		bool		isnull;
-		MemoryContext spi_context = MemoryContextSwitchTo(caller_context);
-		GuardTarget *target = palloc0(sizeof(GuardTarget));
-		char	   *object_type = SPI_getvalue(tuple, tupdesc, 3);
-		bool		is_column = strcmp(object_type, "table column") == 0;
-
-		target->relid = DatumGetObjectId(SPI_getbinval(tuple, tupdesc, 1, &isnull));
-		target->column = is_column ? SPI_getvalue(tuple, tupdesc, 5) : NULL;
-		target->action = GUARD_DROP;
-		target->cascaded = true;
-		target->relkind = dropped_relkind(object_type);
-		target->identity = SPI_getvalue(tuple, tupdesc, 4);
-		target->relname = SPI_getvalue(tuple, tupdesc, is_column ? 6 : 5);
-		targets = lappend(targets, target);
-		MemoryContextSwitchTo(spi_context);
-	}
-	SPI_finish();
-	return targets;
-}
-
-/*
- * guard_sql_drop()
- *		Event trigger: the backstop for drops that cascade into a guarded
- *		object (DROP TYPE/DOMAIN/SCHEMA ... CASCADE, DROP OWNED, ...).
- */
-Datum
-guard_sql_drop(PG_FUNCTION_ARGS)
-{
-	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
-		elog(ERROR, "guard_sql_drop: not fired by event trigger manager");
-	if (guard_hooks_installed)
-		PG_RETURN_VOID();		/* the object access hook has done it */
-	guard_enforce(guard_dropped_targets());
-	PG_RETURN_VOID();
+	if (guard_cache_lookup(relid) != NIL)
+		return true;
+	if (guard_unplanned_ddl != UNPLANNED_BLOCK)
+		return false;
+	relkind = get_rel_relkind(relid);
+	return relkind == RELKIND_RELATION || relkind == RELKIND_PARTITIONED_TABLE;
 }

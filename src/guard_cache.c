@@ -30,6 +30,7 @@
 #include "access/table.h"
 #include "access/tableam.h"
 #include "catalog/namespace.h"
+#include "commands/extension.h"
 #include "commands/trigger.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
@@ -285,6 +286,36 @@ guard_catalog_present(void)
 	if (!guard_cache_valid || guard_cache == NULL)
 		guard_cache_reset();
 	return OidIsValid(guard_catalog.plan_relid);
+}
+
+/*
+ * guard_catalog_unreadable
+ *		The extension is installed in this database, but its catalog cannot
+ *		be found where the guard reads it (a superuser renamed the schema, a
+ *		table or an index).  The DDL guard then refuses what it would have
+ *		to check (fail closed); queries are not affected.  Asked only on the
+ *		DDL paths, so that databases without the extension pay nothing.
+ */
+bool
+guard_catalog_unreadable(void)
+{
+	return !guard_catalog_present() &&
+		OidIsValid(get_extension_oid(PHASED_CHANGE_EXTENSION, true));
+}
+
+/*
+ * guard_catalog_require
+ *		Raise an error when the catalog is unreadable though installed.
+ */
+void
+guard_catalog_require(void)
+{
+	if (guard_catalog_unreadable())
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the catalog of extension \"phased_change\" cannot be read"),
+				 errdetail("The guard looks for tables \"plan\" and \"object\" and their indexes in schema \"phased_change\"; one of them has been renamed or moved, so the guard refuses statements that could destroy a guarded object."),
+				 errhint("Give the schema, tables and indexes of extension \"phased_change\" their names back.")));
 }
 
 /*

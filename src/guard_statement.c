@@ -15,7 +15,9 @@
 
 #include "catalog/namespace.h"
 #include "catalog/pg_inherits.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
+#include "commands/tablecmds.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
@@ -31,13 +33,14 @@
  *		partitions too: the same column of each, reached through the parent.
  */
 static List *
-targets_descendants(List *targets, Oid relid, const char *column, GuardAction action)
+targets_descendants(List *targets, Oid relid, const char *column, GuardAction action,
+					LOCKMODE lockmode)
 {
 	ListCell   *lc;
 
 	if (!has_subclass(relid))
 		return targets;
-	foreach(lc, find_all_inheritors(relid, NoLock, NULL))
+	foreach(lc, find_all_inheritors(relid, lockmode, NULL))
 	{
 		GuardTarget *target;
 
@@ -54,25 +57,56 @@ targets_descendants(List *targets, Oid relid, const char *column, GuardAction ac
 }
 
 /*
+ * may_act
+ *		Whether the current user may do what the statement asks of the
+ *		relation, as PostgreSQL decides it: its owner, and for a drop the
+ *		owner of its schema too.  Others get PostgreSQL's own error.
+ */
+static bool
+may_act(Oid relid, const char *column, GuardAction action)
+{
+	if (pc_relation_ownercheck(relid, GetUserId()))
+		return true;
+	return action == GUARD_DROP && column == NULL &&
+		pc_namespace_ownercheck(get_rel_namespace(relid), GetUserId());
+}
+
+/*
  * target_add
  *		Resolve a relation named by the statement and add a target for it;
- *		a relation that does not exist (IF EXISTS) is skipped.
+ *		a relation that does not exist (IF EXISTS) is skipped.  A table the
+ *		user may act on is resolved again with the lock the command takes
+ *		(the lookup retries when the name moves while it waits), so that a
+ *		concurrent rename cannot swap the relation decided on for another.
+ *		Indexes and sequences are left to PostgreSQL's own lock order.
  */
 static List *
-target_add(List *targets, RangeVar *relation, const char *column, GuardAction action)
+target_add(List *targets, RangeVar *relation, const char *column, GuardAction action,
+		   LOCKMODE lockmode)
 {
 	GuardTarget *target;
 	Oid			relid = RangeVarGetRelid(relation, NoLock, true);
+	char		relkind;
 
 	if (!OidIsValid(relid))
 		return targets;
+	relkind = get_rel_relkind(relid);
+	if (lockmode != NoLock && relkind != RELKIND_INDEX && relkind != RELKIND_PARTITIONED_INDEX &&
+		relkind != RELKIND_SEQUENCE && may_act(relid, column, action))
+	{
+		relid = RangeVarGetRelidExtended(relation, lockmode, RVR_MISSING_OK, NULL, NULL);
+		if (!OidIsValid(relid))
+			return targets;
+	}
+	else
+		lockmode = NoLock;
 	target = palloc0(sizeof(GuardTarget));
 	target->relid = relid;
 	target->column = column ? pstrdup(column) : NULL;
 	target->action = action;
 	/* the children first: a refusal there is the one that matters */
 	if (column != NULL && relation->inh)
-		targets = targets_descendants(targets, relid, column, action);
+		targets = targets_descendants(targets, relid, column, action, lockmode);
 	return lappend(targets, target);
 }
 
@@ -190,7 +224,8 @@ targets_alter_table(AlterTableStmt *stmt)
 			targets = list_concat(targets,
 								  targets_typed_tables(stmt->relation, cmd->name, action));
 		else if (is_relation_object(stmt->objtype))
-			targets = target_add(targets, stmt->relation, cmd->name, action);
+			targets = target_add(targets, stmt->relation, cmd->name, action,
+								 AlterTableGetLockLevel(stmt->cmds));
 	}
 	return targets;
 }
@@ -205,13 +240,14 @@ static List *
 targets_rename(RenameStmt *stmt)
 {
 	if (stmt->renameType == OBJECT_COLUMN && is_relation_object(stmt->relationType))
-		return target_add(NIL, stmt->relation, stmt->subname, GUARD_RENAME);
+		return target_add(NIL, stmt->relation, stmt->subname, GUARD_RENAME,
+						  AccessExclusiveLock);
 	if (stmt->renameType == OBJECT_ATTRIBUTE)
 		return targets_typed_tables(stmt->relation, stmt->subname, GUARD_RENAME);
 	if (stmt->renameType == OBJECT_SCHEMA)
 		return targets_schema_rename(stmt->subname);
 	if (is_relation_object(stmt->renameType))
-		return target_add(NIL, stmt->relation, NULL, GUARD_RENAME);
+		return target_add(NIL, stmt->relation, NULL, GUARD_RENAME, AccessExclusiveLock);
 	return NIL;
 }
 
@@ -230,8 +266,34 @@ targets_drop(DropStmt *stmt)
 		return NIL;
 	foreach(lc, stmt->objects)
 		targets = target_add(targets, makeRangeVarFromNameList((List *) lfirst(lc)),
-							 NULL, GUARD_DROP);
+							 NULL, GUARD_DROP,
+							 stmt->concurrent ? ShareUpdateExclusiveLock : AccessExclusiveLock);
 	return targets;
+}
+
+/*
+ * guard_statement_may_matter
+ *		The statement kinds the guard looks at; everything else passes with
+ *		one switch.
+ */
+bool
+guard_statement_may_matter(Node *parsetree)
+{
+	switch (nodeTag(parsetree))
+	{
+		case T_AlterTableStmt:
+		case T_RenameStmt:
+		case T_AlterObjectSchemaStmt:
+		case T_DropStmt:
+		case T_DropOwnedStmt:
+		case T_AlterEventTrigStmt:
+		case T_AlterExtensionContentsStmt:
+		case T_AlterOwnerStmt:
+		case T_RuleStmt:
+			return true;
+		default:
+			return false;
+	}
 }
 
 /*
@@ -254,7 +316,18 @@ guard_statement_targets(Node *parsetree)
 
 				if (!is_relation_object(stmt->objectType))
 					return NIL;
-				return target_add(NIL, stmt->relation, NULL, GUARD_SET_SCHEMA);
+				return target_add(NIL, stmt->relation, NULL, GUARD_SET_SCHEMA,
+								  AccessExclusiveLock);
+			}
+		case T_RuleStmt:
+			{
+				RuleStmt   *stmt = (RuleStmt *) parsetree;
+
+				/* ON SELECT DO INSTEAD: a table turned into a view (15) */
+				if (stmt->event != CMD_SELECT || strcmp(stmt->rulename, "_RETURN") != 0)
+					return NIL;
+				return target_add(NIL, stmt->relation, NULL, GUARD_TO_VIEW,
+								  AccessExclusiveLock);
 			}
 		case T_DropStmt:
 			return targets_drop((DropStmt *) parsetree);

@@ -84,6 +84,7 @@ extern void catalog_end(CatalogSession *session);
 extern Oid	extension_owner(void);
 extern bool plan_owner_by_name(void);
 extern Oid	extension_namespace(void);
+extern bool extension_owns_relation(Oid relid);
 extern void plan_lock(const char *name, PlanRow *plan);
 extern void plan_require_active(const PlanRow *plan);
 extern void plan_require_privilege(const PlanRow *plan, const Caller *caller);

@@ -11,6 +11,10 @@
 # INSERT / UPDATE / DELETE / MERGE on the tables.  Afterwards the server must
 # still answer, its log must show no backend killed by a signal, no failed
 # assertion and no PANIC, and the plan catalog must still be consistent.
+# The run must have reached the extension: with track_functions = all, the
+# extension's functions (the phase_* functions, and the C functions behind
+# its views) must show calls made by sqlsmith's sessions, counted from a
+# statistics reset after the setup.
 #
 # sqlsmith (Debian package sqlsmith) is optional: without it the test is
 # skipped.  SQLSMITH, SQLSMITH_QUERIES and SQLSMITH_SEED override the binary,
@@ -43,6 +47,7 @@ $node->append_conf(
 	'postgresql.conf', q{
 shared_preload_libraries = 'phased_change'
 max_worker_processes = 8
+track_functions = all
 });
 $node->start;
 
@@ -137,6 +142,16 @@ is( $node->safe_psql(
 	  . 'in-expand:expand:active,in-migrate:migrate:active',
 	'four active plans, one in each phase');
 
+# Count function calls from here on: wait for the setup session's counts
+# (flushed when it exits), then reset the database's statistics.
+my $extension_calls = q{SELECT coalesce(sum(f.calls), 0) FROM pg_stat_user_functions f
+	JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = f.funcid AND d.deptype = 'e'
+	JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'phased_change'};
+$node->poll_query_until('smith', "SELECT ($extension_calls) > 0")
+  or die 'the setup\'s function calls never reached the statistics';
+$node->safe_psql('smith', 'SELECT pg_stat_reset()');
+is($node->safe_psql('smith', $extension_calls), '0', 'function statistics reset after the setup');
+
 # Run sqlsmith, bounded by query count and by time.
 my $tempdir = PostgreSQL::Test::Utils::tempdir;
 my $queries_file = "$tempdir/sqlsmith_queries.sql";
@@ -179,6 +194,11 @@ $reached{$_}++ for $queries =~
   /\b(phase_(?:plan_create|retire|introduce|check_add|soak_set|advance|rollback|verify|abandon)|phased_change\.\w+)\b/g;
 note 'extension objects in the generated queries: '
   . (join(', ', map { "$_ x$reached{$_}" } sort keys %reached) || 'none');
+
+# sqlsmith's sessions called the extension's functions (their counts are
+# flushed when the sessions end).
+ok($node->poll_query_until('smith', "SELECT ($extension_calls) > 0"),
+	'sqlsmith reached the extension\'s functions');
 
 # The server is still up, and its log shows no crash.
 is($node->safe_psql('postgres', 'SELECT 1'), '1', 'server still answers');
