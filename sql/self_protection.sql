@@ -78,12 +78,13 @@ ALTER TABLE sp_accounts DROP COLUMN legacy;
 \set VERBOSITY default
 
 -- Every refusal and the override are recorded.
+SELECT phased_change.recorder_wait();
 SELECT event, replace(detail ->> 'object', current_user, 'SUPERUSER') AS object, detail ->> 'action' AS action,
 	detail ->> 'reason' AS reason
 FROM phased_change.history
 WHERE event IN ('ddl_blocked', 'override') AND detail ->> 'statement' !~ 'sp_accounts'
 	AND event_id > (SELECT min(event_id) FROM phased_change.history WHERE plan = 'self-plan')
-ORDER BY event_id;
+ORDER BY at, event_id;
 
 SELECT phase_abandon('self-plan', 'end of test');
 DROP TABLE sp_accounts, sp_retired;

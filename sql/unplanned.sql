@@ -100,6 +100,7 @@ RESET ROLE;
 \set VERBOSITY default
 SELECT count(*) AS still_there FROM pg_class
 WHERE oid IN ('junk.leftovers'::regclass, 'diary'::regclass, 'rented.lodger'::regclass);
+SELECT phased_change.recorder_wait();
 SELECT object, statement FROM phased_change.blocked_ddl
 WHERE object IN ('junk.leftovers', 'public.diary.feeling', 'rented.lodger') ORDER BY at;
 RESET phased_change.unplanned_ddl;
