@@ -34,6 +34,7 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "catalog/dependency.h"
 #include "catalog/objectaddress.h"
 #include "catalog/pg_class.h"
@@ -169,6 +170,8 @@ entry_applies(const GuardEntry *entry, const GuardTarget *target)
  *		The phase allows the statement: lock the plan row FOR SHARE, so that
  *		transitions of the plan wait for this transaction, and return the
  *		phase as it stands under the lock (PHASE_NONE when the plan ended).
+ *		A hot standby can take no such lock, and runs no DDL anyway: the
+ *		cached phase stands, and PostgreSQL refuses the statement itself.
  */
 static Phase
 guard_recheck(const GuardEntry *entry)
@@ -179,6 +182,8 @@ guard_recheck(const GuardEntry *entry)
 	Phase		phase = PHASE_NONE;
 	bool		isnull;
 
+	if (RecoveryInProgress())
+		return entry->phase;
 	catalog_begin(&session);
 	if (SPI_execute_with_args("SELECT phase FROM phased_change.plan"
 							  " WHERE plan_id = $1 AND status = 'active' FOR SHARE",
@@ -577,7 +582,9 @@ guard_enforce_one(GuardTarget *target)
 			!(target->action == GUARD_DROP && target->column == NULL &&
 			  pc_namespace_ownercheck(get_rel_namespace(target->relid), GetUserId())))
 			return;
-		LockDatabaseObject(RelationRelationId, target->relid, 0, ShareLock);
+		/* orders us against phase_retire, which a hot standby cannot run */
+		if (!RecoveryInProgress())
+			LockDatabaseObject(RelationRelationId, target->relid, 0, ShareLock);
 	}
 
 	entries = guard_cache_lookup(target->relid);

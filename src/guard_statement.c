@@ -13,6 +13,7 @@
  */
 #include "postgres.h"
 
+#include "access/xlog.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_class.h"
@@ -78,7 +79,9 @@ may_act(Oid relid, const char *column, GuardAction action)
  *		user may act on is resolved again with the lock the command takes
  *		(the lookup retries when the name moves while it waits), so that a
  *		concurrent rename cannot swap the relation decided on for another.
- *		Indexes and sequences are left to PostgreSQL's own lock order.
+ *		Indexes and sequences are left to PostgreSQL's own lock order.  A hot
+ *		standby can take no such lock and runs no DDL: there the names are
+ *		resolved under AccessShareLock, and PostgreSQL refuses what we allow.
  */
 static List *
 target_add(List *targets, RangeVar *relation, const char *column, GuardAction action,
@@ -90,6 +93,8 @@ target_add(List *targets, RangeVar *relation, const char *column, GuardAction ac
 
 	if (!OidIsValid(relid))
 		return targets;
+	if (lockmode != NoLock && RecoveryInProgress())
+		lockmode = AccessShareLock;
 	relkind = get_rel_relkind(relid);
 	if (lockmode != NoLock && relkind != RELKIND_INDEX && relkind != RELKIND_PARTITIONED_INDEX &&
 		relkind != RELKIND_SEQUENCE && may_act(relid, column, action))

@@ -9,7 +9,11 @@
 # continues from the phase it was in: to cleanup, where the DROP succeeds,
 # and to completion.
 #
-# The library is not preloaded: the guard lives in its event triggers.
+# The library is not preloaded (the guard lives in its event triggers),
+# except for one restart of the standby with it preloaded: there the
+# guard's hooks run before PostgreSQL's read-only check, and a guarded DROP
+# gets the refusal itself, kept in the standby's spool and recorded once
+# the standby is promoted.
 
 use strict;
 use warnings;
@@ -107,6 +111,22 @@ is($standby->safe_psql('postgres', q{SELECT count(*) FROM pg_attribute
 	  AND attname = 'legacy_categories' AND NOT attisdropped}),
 	'1', 'standby: the column is still there');
 
+# Preloaded, the guard's hooks run before PostgreSQL's read-only check: on
+# the standby a guarded DROP gets the refusal itself (not a lock or write
+# error), and a DROP the guard does not care about gets PostgreSQL's own
+# read-only error.  Then back to the event triggers only.
+$standby->append_conf('postgresql.conf', "shared_preload_libraries = 'phased_change'");
+$standby->restart;
+($ret, $stdout, $stderr) = $standby->psql('postgres', $drop);
+isnt($ret, 0, 'preloaded standby: DROP COLUMN fails');
+like($stderr, $refusal, 'preloaded standby: refused by the guard');
+unlike($stderr, qr/lock|read-only/, 'preloaded standby: the refusal, not a lock or write error');
+($ret, $stdout, $stderr) = $standby->psql('postgres', 'DROP TABLE IF EXISTS nothing_here');
+like($stderr, qr/cannot execute DROP TABLE in a read-only transaction/,
+	'preloaded standby: unguarded DDL gets PostgreSQL\'s read-only error');
+$standby->adjust_conf('postgresql.conf', 'shared_preload_libraries', "''");
+$standby->restart;
+
 # Fail over.
 $primary->stop;
 $standby->promote;
@@ -117,10 +137,14 @@ ok( $standby->poll_query_until('postgres', 'SELECT NOT pg_is_in_recovery()'),
 isnt($ret, 0, 'promoted: DROP COLUMN in contract fails');
 like($stderr, $refusal, 'promoted: refused by the guard');
 like($stderr, qr/phase "contract"/, 'promoted: the refusal names phase contract');
+# The refusal made on the preloaded standby waited in its spool; once
+# promoted, it is recorded with the new one, next to the primary's.
+is($standby->safe_psql('postgres', q{SELECT phased_change.recorder_wait()}),
+	't', 'promoted: the recorder drains the spool');
 is( $standby->safe_psql(
 		'postgres', q{SELECT count(*) FROM phased_change.blocked_ddl}),
-	'2',
-	'promoted: the refusal is recorded next to the primary\'s');
+	'3',
+	'promoted: the standby\'s and the new refusal are recorded next to the primary\'s');
 
 is($standby->safe_psql('postgres', q{SELECT phase_advance('standby')}),
 	'cleanup', 'promoted: phase_advance continues from contract to cleanup');
