@@ -33,8 +33,10 @@
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/syscache.h"
 
 #include "phased_change.h"
 #include "refusal_recorder.h"
@@ -80,19 +82,84 @@ extension_namespace(void)
 }
 
 /*
+ * The extension's OID and the OID of its catalog schema (phased_change), as
+ * known to this backend.  Both are looked up once and kept until a schema
+ * changes anywhere in the database (the schema is created and dropped with
+ * the extension, so a syscache callback on pg_namespace sees both), so that
+ * the guard's per-statement and per-dropped-object tests cost a variable
+ * read instead of a catalog scan.
+ */
+static bool extension_known = false;
+static Oid	extension_oid_known = InvalidOid;
+static Oid	extension_schema_known = InvalidOid;
+
+static void
+extension_forget(Datum arg, int cacheid, uint32 hashvalue)
+{
+	extension_known = false;
+}
+
+/*
+ * catalog_register_callbacks
+ *		Called once from _PG_init.
+ */
+void
+catalog_register_callbacks(void)
+{
+	CacheRegisterSyscacheCallback(NAMESPACEOID, extension_forget, (Datum) 0);
+}
+
+static void
+extension_remember(void)
+{
+	if (extension_known)
+		return;
+	extension_oid_known = get_extension_oid(PHASED_CHANGE_EXTENSION, true);
+	extension_schema_known = get_namespace_oid("phased_change", true);
+	extension_known = true;
+}
+
+/*
+ * extension_oid_current
+ *		The extension's OID in this database (InvalidOid: not installed).
+ */
+Oid
+extension_oid_current(void)
+{
+	extension_remember();
+	return extension_oid_known;
+}
+
+/*
+ * extension_schema_holds
+ *		Whether an object's schema is the extension's catalog schema: every
+ *		relation the extension creates is made there, and moving one out is
+ *		refused while plans are active.  A cheap test before pg_depend.
+ */
+bool
+extension_schema_holds(Oid namespace)
+{
+	extension_remember();
+	return OidIsValid(extension_oid_known) && namespace == extension_schema_known;
+}
+
+/*
  * extension_owns_relation
  *		Whether a relation belongs to the extension: a member (its tables and
  *		views), or in a schema that is one (their indexes and sequences).
- *		Found by pg_depend, whatever the names.
+ *		Found by pg_depend, whatever the names, for relations of the
+ *		extension's catalog schema.
  */
 bool
 extension_owns_relation(Oid relid)
 {
-	Oid			extoid = get_extension_oid(PHASED_CHANGE_EXTENSION, true);
+	Oid			namespace = get_rel_namespace(relid);
+	Oid			extoid = extension_oid_current();
 
-	return OidIsValid(extoid) &&
-		(getExtensionOfObject(RelationRelationId, relid) == extoid ||
-		 getExtensionOfObject(NamespaceRelationId, get_rel_namespace(relid)) == extoid);
+	if (!extension_schema_holds(namespace))
+		return false;
+	return getExtensionOfObject(RelationRelationId, relid) == extoid ||
+		getExtensionOfObject(NamespaceRelationId, namespace) == extoid;
 }
 
 /*

@@ -130,7 +130,7 @@ active_plans(void)
 static Oid
 extension_oid(void)
 {
-	return get_extension_oid(PHASED_CHANGE_EXTENSION, true);
+	return extension_oid_current();
 }
 
 /*
@@ -599,8 +599,14 @@ guard_self_dropped(Oid classId, Oid objectId)
 	if (guard_self_dropping || creating_extension)
 		return;
 	extoid = extension_oid();
-	if (!OidIsValid(extoid) ||
-		!(classId == ExtensionRelationId ? objectId == extoid :
+	if (!OidIsValid(extoid))
+		return;
+	/* cheap answers first: its relations live in its schema; no type is one */
+	if (classId == TypeRelationId ||
+		(classId == RelationRelationId &&
+		 !extension_schema_holds(get_rel_namespace(objectId))))
+		return;
+	if (!(classId == ExtensionRelationId ? objectId == extoid :
 		  getExtensionOfObject(classId, objectId) == extoid))
 		return;
 	if ((plans = active_plans()) != NULL)

@@ -35,6 +35,7 @@
 #include "utils/snapmgr.h"
 
 #include "guard.h"
+#include "phased_change.h"
 #include "refusal_recorder.h"
 #include "usage.h"
 
@@ -107,6 +108,7 @@ _PG_init(void)
 		module_settings_reapply();
 	MarkGUCPrefixReserved("phased_change");
 	guard_cache_register();
+	catalog_register_callbacks();
 	guard_register_xact_callbacks();
 	if (process_shared_preload_libraries_in_progress)
 	{
