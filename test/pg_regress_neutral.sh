@@ -53,6 +53,11 @@ done
 printf '%s\n' "shared_preload_libraries = 'phased_change'" \
 	"phased_change.unplanned_ddl = allow" >"$OUT/preloaded.conf"
 
+# From 16 on pg_regress looks for expected files in --expecteddir (default:
+# the current directory, here the project's own expected/).
+expecteddir=()
+"$pg_regress" --help | grep -q -- --expecteddir && expecteddir=(--expecteddir="$src")
+
 # run_suite NAME [pg_regress options]: the whole parallel schedule in a
 # temporary instance of its own, within the time limit.
 run_suite() {
@@ -63,7 +68,7 @@ run_suite() {
 	timeout "$TIME_LIMIT" "$pg_regress" --bindir="$bindir" --dlpath="$OUT/lib" \
 		--inputdir="$src" --outputdir="$OUT/$name" --temp-instance="$OUT/$name/tmp_check" \
 		--temp-config="$OUT/$name.conf" --schedule="$src/parallel_schedule" \
-		--max-concurrent-tests=20 "$@" >"$OUT/$name.log" 2>&1 || rc=$?
+		--max-concurrent-tests=20 "${expecteddir[@]}" "$@" >"$OUT/$name.log" 2>&1 || rc=$?
 	if [ $rc -eq 124 ]; then
 		echo "$name: pg_regress did not finish within $TIME_LIMIT s" >&2
 		[ -d "$OUT/$name/tmp_check/data" ] &&
