@@ -77,8 +77,13 @@ installcheck-preload: submake
 	$(pg_regress_installcheck) --temp-instance=tmp_check_preload \
 		--temp-config=test/preload.conf --outputdir=output_preload $(REGRESS_PRELOAD)
 
+# PostgreSQL's own regression suite, stock and with phased_change preloaded
+# and installed: the same results (test/pg_regress_neutral.sh).
+installcheck-neutral:
+	PG_CONFIG=$(PG_CONFIG) test/pg_regress_neutral.sh output_neutral
+
 .PHONY: test test-versions demo bench installcheck-preload installcheck-regress \
-	installcheck-isolation installcheck-isolation-preload installcheck-tap
+	installcheck-isolation installcheck-isolation-preload installcheck-tap installcheck-neutral
 test:
 	scripts/test.sh
 

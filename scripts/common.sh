@@ -1,6 +1,8 @@
 # Shared by scripts/test.sh and scripts/demo.sh: install what is missing
 # (as root, from Debian's packages), build and install the extension, and
 # prepare a copy of the tree that the postgres user may write to.
+# It also keeps an unpacked copy of PostgreSQL's own regression suite (from
+# Debian's source package of the major) for the neutrality suite.
 #
 # PG_MAJOR picks the PostgreSQL major (default: the newest installed, or 15
 # on a machine that has none yet).  pgaudit and pg_cron, which only the
@@ -10,10 +12,13 @@ if [ -z "${PG_MAJOR:-}" ]; then
 	PG_MAJOR=$(ls /usr/lib/postgresql 2>/dev/null | sort -n | tail -n 1)
 	PG_MAJOR=${PG_MAJOR:-15}
 fi
-PACKAGES="postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR sqlsmith libipc-run-perl make gcc"
+PACKAGES="postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR sqlsmith libipc-run-perl make gcc dpkg-dev"
 OPTIONAL_PACKAGES="postgresql-$PG_MAJOR-pgaudit postgresql-$PG_MAJOR-cron"
 PG_BINDIR=/usr/lib/postgresql/$PG_MAJOR/bin
-export PG_MAJOR
+# PostgreSQL's regression suite of this major (src/test/regress), unpacked
+# by fetch_regress_sources; test/pg_regress_neutral.sh reads it.
+PG_REGRESS_SOURCES=${PG_REGRESS_SOURCES:-/var/cache/phased_change/pgsrc/$PG_MAJOR}
+export PG_MAJOR PG_REGRESS_SOURCES
 
 install_packages() {
 	local missing="" p
@@ -41,6 +46,63 @@ install_packages() {
 	[ -z "$missing" ] && return 0
 	echo "installing:$missing"
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
+}
+
+# add_deb_src_entries: apt-get source needs deb-src entries.  When the
+# system has none, write ours (one file of our own) from the deb entries it
+# already has, same URIs and suites: deb822 .sources files and one-line
+# sources.list entries alike.
+DEB_SRC_FILE=/etc/apt/sources.list.d/phased-change-deb-src
+add_deb_src_entries() {
+	local f
+	if grep -Eqs '^[[:space:]]*(deb-src[[:space:]]|Types:.*deb-src)' \
+		/etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; then
+		return 1
+	fi
+	for f in /etc/apt/sources.list.d/*.sources; do
+		[ -f "$f" ] || continue
+		sed -n '/^Types:[[:space:]]*deb[[:space:]]*$/,/^$/p' "$f" |
+			sed 's/^Types:.*/Types: deb-src/'
+		echo
+	done | sed '/^$/N;/^\n$/D' >"$DEB_SRC_FILE.sources"
+	[ -s "$DEB_SRC_FILE.sources" ] || rm -f "$DEB_SRC_FILE.sources"
+	cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
+		sed -n 's/^[[:space:]]*deb[[:space:]]/deb-src /p' >"$DEB_SRC_FILE.list"
+	[ -s "$DEB_SRC_FILE.list" ] || rm -f "$DEB_SRC_FILE.list"
+	return 0
+}
+
+# fetch_regress_sources: unpack src/test/regress of the installed major's
+# Debian source package (patches applied) into PG_REGRESS_SOURCES, once per
+# server version.  Only this install step downloads; the neutrality suite
+# reads the copy and fails when it is missing.
+fetch_regress_sources() {
+	local version tmp
+	version=$(dpkg-query -W -f '${Version}' "postgresql-$PG_MAJOR" 2>/dev/null) || return 0
+	[ "$(cat "$PG_REGRESS_SOURCES/VERSION" 2>/dev/null)" = "$version" ] && return 0
+	if [ "$(id -u)" != 0 ]; then
+		echo "PostgreSQL's regression sources of $version are not in $PG_REGRESS_SOURCES (run as root to fetch them)" >&2
+		return 0
+	fi
+	add_deb_src_entries || true
+	apt-get update -qq
+	tmp=$(mktemp -d)
+	# The source of the installed binary; the suite's newest when the
+	# mirror no longer has it.
+	if ! (cd "$tmp" && { apt-get source -qq "postgresql-$PG_MAJOR=$version" ||
+		apt-get source -qq "postgresql-$PG_MAJOR"; } >"$tmp/log" 2>&1); then
+		echo "could not fetch the source of postgresql-$PG_MAJOR:"; cat "$tmp/log"
+		rm -rf "$tmp"
+		return 0
+	fi
+	rm -rf "$PG_REGRESS_SOURCES.new"
+	mkdir -p "$PG_REGRESS_SOURCES.new"
+	cp -a "$tmp"/postgresql-*/src/test/regress "$PG_REGRESS_SOURCES.new/regress"
+	ls "$tmp"/*.dsc | sed 's/.*_\(.*\)\.dsc$/\1/' >"$PG_REGRESS_SOURCES.new/SOURCE_VERSION"
+	echo "$version" >"$PG_REGRESS_SOURCES.new/VERSION"
+	rm -rf "$tmp" "$PG_REGRESS_SOURCES"
+	mv "$PG_REGRESS_SOURCES.new" "$PG_REGRESS_SOURCES"
+	echo "PostgreSQL's regression suite $(cat "$PG_REGRESS_SOURCES/SOURCE_VERSION") unpacked in $PG_REGRESS_SOURCES"
 }
 
 # Build (any compiler warning fails the build) and install.

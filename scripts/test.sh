@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make test: build, install and run every test suite in throwaway clusters
 # as the postgres user: pg_regress (plain, then preloaded), isolation (plain,
-# then preloaded), TAP.
+# then preloaded), TAP, and neutral: PostgreSQL's own regression suite, stock
+# and with phased_change preloaded, giving the same results.
 # Every suite runs even when one fails; each prints "suite NAME: passed" or
 # "suite NAME: FAILED", and the run ends with "N passed, M failed" and a
 # non-zero exit on any failure, after printing the differences.
@@ -14,6 +15,7 @@ cd "$(dirname "$0")/.."
 . scripts/common.sh
 
 install_packages
+fetch_regress_sources
 echo "PostgreSQL $("$PG_BINDIR/postgres" --version | awk '{print $3}')"
 passed=0
 failed=0
@@ -35,7 +37,7 @@ fi
 writable_copy
 
 make_args="PG_CONFIG=$PG_BINDIR/pg_config with_llvm=no ${TEST_MAKE_ARGS:-}"
-for suite in ${TEST_SUITES:-regress preload isolation isolation-preload tap}; do
+for suite in ${TEST_SUITES:-regress preload isolation isolation-preload tap neutral}; do
 	rc=0
 	run_as_postgres make -C "$WORKDIR" "installcheck-$suite" $make_args || rc=$?
 	report "$suite" $rc
