@@ -59,15 +59,17 @@ add_deb_src_entries() {
 		/etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; then
 		return 1
 	fi
+	# Debian's own entries only: stanzas signed by the Debian archive key
+	# (deb822), and the one-line entries of /etc/apt/sources.list.
 	for f in /etc/apt/sources.list.d/*.sources; do
 		[ -f "$f" ] || continue
-		sed -n '/^Types:[[:space:]]*deb[[:space:]]*$/,/^$/p' "$f" |
-			sed 's/^Types:.*/Types: deb-src/'
-		echo
-	done | sed '/^$/N;/^\n$/D' >"$DEB_SRC_FILE.sources"
+		awk 'BEGIN { RS = ""; ORS = "\n\n" }
+			/Types:[ \t]*deb([ \t]|\n|$)/ && /debian-archive-keyring/ {
+				sub(/Types:[^\n]*/, "Types: deb-src"); print }' "$f"
+	done >"$DEB_SRC_FILE.sources"
 	[ -s "$DEB_SRC_FILE.sources" ] || rm -f "$DEB_SRC_FILE.sources"
-	cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
-		sed -n 's/^[[:space:]]*deb[[:space:]]/deb-src /p' >"$DEB_SRC_FILE.list"
+	sed -n 's/^[[:space:]]*deb[[:space:]]/deb-src /p' /etc/apt/sources.list 2>/dev/null \
+		>"$DEB_SRC_FILE.list"
 	[ -s "$DEB_SRC_FILE.list" ] || rm -f "$DEB_SRC_FILE.list"
 	return 0
 }
@@ -85,16 +87,31 @@ fetch_regress_sources() {
 		return 0
 	fi
 	add_deb_src_entries || true
-	apt-get update -qq
+	apt-get update -qq || true
 	tmp=$(mktemp -d)
-	# The source of the installed binary; the suite's newest when the
-	# mirror no longer has it.
-	if ! (cd "$tmp" && { apt-get source -qq "postgresql-$PG_MAJOR=$version" ||
-		apt-get source -qq "postgresql-$PG_MAJOR"; } >"$tmp/log" 2>&1); then
-		echo "could not fetch the source of postgresql-$PG_MAJOR:"; cat "$tmp/log"
+	# The source of the installed binary; else the newest source version the
+	# mirror still serves (both runs of the suite use the same one, so a
+	# minor version between them changes nothing the suite compares).
+	local candidate fetched=""
+	for candidate in "$version" $(apt-cache showsrc "postgresql-$PG_MAJOR" 2>/dev/null |
+		sed -n 's/^Version: //p' | sort -rV | uniq); do
+		if (cd "$tmp" && apt-get source -qq "postgresql-$PG_MAJOR=$candidate" >"$tmp/log" 2>&1); then
+			fetched=$candidate
+			break
+		fi
+		rm -rf "${tmp:?}"/postgresql* 2>/dev/null || true
+	done
+	if [ -z "$fetched" ]; then
+		echo "could not fetch any source of postgresql-$PG_MAJOR:"; cat "$tmp/log"
+		mkdir -p "$(dirname "$PG_REGRESS_SOURCES")"
+		{
+			echo "Debian's mirror serves no source package of postgresql-$PG_MAJOR here"
+			cat "$tmp/log"
+		} >"$PG_REGRESS_SOURCES.unavailable"
 		rm -rf "$tmp"
 		return 0
 	fi
+	rm -f "$PG_REGRESS_SOURCES.unavailable"
 	rm -rf "$PG_REGRESS_SOURCES.new"
 	mkdir -p "$PG_REGRESS_SOURCES.new"
 	cp -a "$tmp"/postgresql-*/src/test/regress "$PG_REGRESS_SOURCES.new/regress"

@@ -194,6 +194,7 @@ for major in $PG_MAJORS; do
 	secs=$(($(date +%s) - start))
 	passed=$(grep -c '^suite .*: passed$' "$log" || true)
 	nfailed=$(grep -c '^suite .*: FAILED$' "$log" || true)
+	nnotrun=$(grep -c '^suite .*: NOT RUN' "$log" || true)
 	if [ $rc -ne 0 ]; then
 		failed=1
 		[ "$nfailed" -gt 0 ] || nfailed=1
@@ -201,11 +202,11 @@ for major in $PG_MAJORS; do
 		tail -n 80 "$log"
 	fi
 	grep '^suite ' "$log" || true
-	summary+=("$(printf '%-6s %-10s %6s / %-6s %7s' "$major" "$(server_version "$suite" "$major" || true)" "$passed" "$nfailed" "$secs")")
+	summary+=("$(printf '%-6s %-10s %6s / %-6s %7s %7s' "$major" "$(server_version "$suite" "$major" || true)" "$passed" "$nfailed" "$nnotrun" "$secs")")
 done
 
 echo
-printf '%-6s %-10s %15s %7s\n' major server "passed / failed" seconds
+printf '%-6s %-10s %15s %7s %7s\n' major server "passed / failed" "not run" seconds
 for line in "${summary[@]}"; do
 	echo "$line"
 done

@@ -37,7 +37,16 @@ fi
 writable_copy
 
 make_args="PG_CONFIG=$PG_BINDIR/pg_config with_llvm=no ${TEST_MAKE_ARGS:-}"
+not_run=0
 for suite in ${TEST_SUITES:-regress preload isolation isolation-preload tap neutral}; do
+	# PostgreSQL's regression sources come from Debian's source package; where
+	# the mirror serves none for this major, say so instead of failing.
+	if [ "$suite" = neutral ] && [ ! -d "$PG_REGRESS_SOURCES/regress" ] &&
+		[ -f "$PG_REGRESS_SOURCES.unavailable" ]; then
+		echo "suite neutral: NOT RUN ($(head -n 1 "$PG_REGRESS_SOURCES.unavailable"))"
+		not_run=$((not_run + 1))
+		continue
+	fi
 	rc=0
 	run_as_postgres make -C "$WORKDIR" "installcheck-$suite" $make_args || rc=$?
 	report "$suite" $rc
@@ -55,7 +64,11 @@ if [ $failed -ne 0 ] && [ -d "$WORKDIR/tmp_check/log" ]; then
 		echo "=== $f"; tail -n 60 "$f"
 	done
 fi
-echo "$passed passed, $failed failed"
+if [ $not_run -gt 0 ]; then
+	echo "$passed passed, $failed failed, $not_run skipped"
+else
+	echo "$passed passed, $failed failed"
+fi
 if [ $failed -eq 0 ]; then
 	[ "$(id -u)" = 0 ] && rm -rf "$(dirname "$WORKDIR")"
 else
