@@ -34,21 +34,21 @@
 	"  pg_catalog.inet_client_addr())" \
 	" RETURNING event_id"
 
-/*
- * history_record
- *		Append one event for the plan, stamped with the plan's clock; returns
- *		its event_id.  Must run inside a catalog session.
- */
-int64
-history_record(const PlanRow *plan, const Caller *caller, const HistoryEvent *event)
-{
-	Oid			argtypes[9] = {TIMESTAMPTZOID, INT8OID, TEXTOID, INT2OID, INT2OID,
-	INTERVALOID, BOOLOID, TEXTOID, NAMEOID};
-	Datum		values[9];
-	char		nulls[9];
-	bool		isnull;
+/* The parameters of an event row, shared by history_record and history_spool. */
+#define HISTORY_NPARAMS 9
+static const Oid history_argtypes[HISTORY_NPARAMS] = {TIMESTAMPTZOID, INT8OID, TEXTOID,
+	INT2OID, INT2OID, INTERVALOID, BOOLOID, TEXTOID, NAMEOID};
 
-	memset(nulls, ' ', sizeof(nulls));
+/*
+ * history_params
+ *		Fill in $1..$9 of an event row: when, plan, event, phases, time in
+ *		phase, checks, detail, role.
+ */
+static void
+history_params(const PlanRow *plan, const Caller *caller, const HistoryEvent *event,
+			   Datum *values, char *nulls)
+{
+	memset(nulls, ' ', HISTORY_NPARAMS);
 	values[0] = TimestampTzGetDatum(plan->now);
 	values[1] = Int64GetDatum(plan->plan_id);
 	nulls[1] = plan->plan_id == 0 ? 'n' : ' ';	/* no plan: unplanned DDL */
@@ -67,8 +67,24 @@ history_record(const PlanRow *plan, const Caller *caller, const HistoryEvent *ev
 	nulls[6] = event->checks_ok < 0 ? 'n' : ' ';
 	values[7] = CStringGetTextDatum(event->detail ? event->detail : "{}");
 	values[8] = DirectFunctionCall1(namein, CStringGetDatum(caller->role_name));
+}
 
-	if (SPI_execute_with_args(HISTORY_INSERT, 9, argtypes, values, nulls,
+/*
+ * history_record
+ *		Append one event for the plan, stamped with the plan's clock; returns
+ *		its event_id.  Must run inside a catalog session.
+ */
+int64
+history_record(const PlanRow *plan, const Caller *caller, const HistoryEvent *event)
+{
+	Datum		values[HISTORY_NPARAMS];
+	char		nulls[HISTORY_NPARAMS];
+	bool		isnull;
+
+	history_params(plan, caller, event, values, nulls);
+
+	if (SPI_execute_with_args(HISTORY_INSERT, HISTORY_NPARAMS,
+							  (Oid *) history_argtypes, values, nulls,
 							  false, 0) != SPI_OK_INSERT_RETURNING)
 		elog(ERROR, "could not record event \"%s\"", event->event);
 	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
@@ -93,32 +109,13 @@ history_record(const PlanRow *plan, const Caller *caller, const HistoryEvent *ev
 void
 history_spool(const PlanRow *plan, const Caller *caller, const HistoryEvent *event)
 {
-	Oid			argtypes[9] = {TIMESTAMPTZOID, INT8OID, TEXTOID, INT2OID, INT2OID,
-	INTERVALOID, BOOLOID, TEXTOID, NAMEOID};
-	Datum		values[9];
-	char		nulls[9];
+	Datum		values[HISTORY_NPARAMS];
+	char		nulls[HISTORY_NPARAMS];
 
-	memset(nulls, ' ', sizeof(nulls));
-	values[0] = TimestampTzGetDatum(plan->now);
-	values[1] = Int64GetDatum(plan->plan_id);
-	nulls[1] = plan->plan_id == 0 ? 'n' : ' ';	/* no plan: unplanned DDL */
-	values[2] = CStringGetTextDatum(event->event);
-	values[3] = Int16GetDatum((int16) event->from_phase);
-	nulls[3] = event->from_phase == PHASE_NONE ? 'n' : ' ';
-	values[4] = Int16GetDatum((int16) event->to_phase);
-	nulls[4] = event->to_phase == PHASE_NONE ? 'n' : ' ';
-	if (event->with_time_in_phase)
-		values[5] = DirectFunctionCall2(timestamp_mi,
-										TimestampTzGetDatum(plan->now),
-										TimestampTzGetDatum(plan->entered_at));
-	else
-		nulls[5] = 'n';
-	values[6] = BoolGetDatum(event->checks_ok == 1);
-	nulls[6] = event->checks_ok < 0 ? 'n' : ' ';
-	values[7] = CStringGetTextDatum(event->detail ? event->detail : "{}");
-	values[8] = DirectFunctionCall1(namein, CStringGetDatum(caller->role_name));
+	history_params(plan, caller, event, values, nulls);
 
-	if (SPI_execute_with_args(HISTORY_ROW, 9, argtypes, values, nulls,
+	if (SPI_execute_with_args(HISTORY_ROW, HISTORY_NPARAMS,
+							  (Oid *) history_argtypes, values, nulls,
 							  true, 1) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "could not build event \"%s\"", event->event);
 	recorder_keep(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
