@@ -22,7 +22,8 @@ GRANT EXECUTE ON FUNCTION
 	phase_plan_create(text, text, interval), phase_retire(text, regclass, name),
 	phase_introduce(text, regclass, name), phase_check_add(text, text, text, text),
 	phase_soak_set(text, text, interval), phase_advance(text), phase_rollback(text, text),
-	phase_verify(text), phase_abandon(text, text), phased_change.recorder_wait(interval)
+	phase_verify(text), phase_abandon(text, text), phase_owner_set(text, regrole),
+	phased_change.recorder_wait(interval)
 	TO regress_operator, regress_other_operator;
 
 CREATE TABLE op_table (id int, old_col int);
@@ -68,6 +69,7 @@ SELECT phase_verify('op-plan');
 SELECT phase_check_add('op-plan', 'migrate', 'c', 'true');
 SELECT phase_soak_set('op-plan', 'migrate', '0');
 SELECT phase_abandon('op-plan', 'hostile');
+SELECT phase_owner_set('op-plan', 'regress_other_operator');
 RESET ROLE;
 GRANT EXECUTE ON FUNCTION phase_advance(text) TO regress_member;
 SET ROLE regress_member;
