@@ -22,7 +22,10 @@ OBJS = \
 
 EXTENSION = phased_change
 DATA = phased_change--1.0.sql phased_change--1.0--1.1.sql phased_change--1.1--1.2.sql \
-	phased_change--1.2--1.3.sql phased_change--1.3.sql
+	phased_change--1.2--1.3.sql phased_change--1.3.sql phased_change--1.3--1.4.sql
+# The install script of 1.4 is 1.3 with the 1.4 upgrade applied, built here
+# so that a fresh install and an update run the very same statements.
+DATA_built = phased_change--1.4.sql
 PGFILEDESC = "phased_change - four-phase schema change plans enforced by the database"
 
 # The regression suite runs twice: with the guard in event triggers only,
@@ -51,6 +54,10 @@ endif
 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+phased_change--1.4.sql: phased_change--1.3.sql phased_change--1.3--1.4.sql
+	{ cat phased_change--1.3.sql; \
+	  sed '/^\\echo Use "ALTER EXTENSION/d' phased_change--1.3--1.4.sql; } > $@
 
 # TAP tests live under test/t rather than the PGXS default t/.
 PROVE_TESTS = test/t/*.pl

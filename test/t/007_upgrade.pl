@@ -81,6 +81,7 @@ is($fresh_version, $default_version, 'fresh install is the default version');
 isnt($fresh_version, '1.0', 'the default version is newer than 1.0');
 isnt($fresh_version, '1.1', 'the default version is newer than 1.1');
 isnt($fresh_version, '1.2', 'the default version is newer than 1.2');
+isnt($fresh_version, '1.3', 'the default version is newer than 1.3');
 
 # Each older version with a plan in progress, then updated: the result is
 # the fresh install, and the plan carries on.
@@ -93,7 +94,7 @@ SELECT p.plan, p.phase, p.status, p.soak, p.checks_total,
 		FROM phased_change.guarded_objects g WHERE g.plan = p.plan)
 FROM phased_change.progress p};
 
-foreach my $version ('1.0', '1.1', '1.2')
+foreach my $version ('1.0', '1.1', '1.2', '1.3')
 {
 	my $db = 'from_' . ($version =~ tr/./_/r);
 	$node->safe_psql('postgres', "CREATE DATABASE $db");
