@@ -148,7 +148,7 @@ REVOKE ALL ON phased_change.metrics FROM PUBLIC;
 /* A text cut to at most n characters, "..." marking the cut. */
 CREATE FUNCTION phased_change.text_shorten(value pg_catalog.text, n pg_catalog.int4)
 RETURNS pg_catalog.text
-LANGUAGE sql IMMUTABLE
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$
 SELECT CASE WHEN pg_catalog.char_length($1) OPERATOR(pg_catalog.<=) $2 THEN $1
 			ELSE pg_catalog.left($1, $2 OPERATOR(pg_catalog.-) 3) OPERATOR(pg_catalog.||) '...' END
@@ -157,7 +157,7 @@ $$;
 /* The gist of a blocker sentence of progress, in at most 46 characters. */
 CREATE FUNCTION phased_change.blocker_gist(blocker pg_catalog.text)
 RETURNS pg_catalog.text
-LANGUAGE sql IMMUTABLE
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$
 SELECT phased_change.text_shorten(CASE
 	WHEN $1 OPERATOR(pg_catalog.~) '^Check ".*" did not hold' THEN

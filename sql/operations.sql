@@ -142,7 +142,8 @@ SELECT greatest(max(char_length(plan)), 4) + greatest(max(char_length(phase)), 5
 	   + greatest(max(char_length(blocker)), 7) + 4 * 3 + 2 < 120 AS fits
 FROM phased_change.status;
 
--- metrics: one row per active plan, in numbers.
+-- metrics: one row per active plan, in numbers (refusals once recorded).
+SELECT phased_change.recorder_wait();
 SELECT plan, phase, soak_seconds, soak_remaining_seconds > 0 AS soaking, ready,
 	   ready_seconds, checks_failing, refusals_total,
 	   seconds_in_phase >= 0 AS in_phase_ok,

@@ -384,6 +384,9 @@ is( $node->safe_psql(
 					  FROM phased_change.progress}),
 	'gap:abandoned,notes:completed',
 	'(f) no plan is active any more');
+# the refused DROP EXTENSIONs are recorded first: the recorder's inserts
+# must not race the drop of the history
+$node->safe_psql('postgres', 'SELECT phased_change.recorder_wait()');
 $node->safe_psql('postgres', 'DROP EXTENSION phased_change');
 is( $node->safe_psql(
 		'postgres', q{SELECT count(*) FROM pg_extension WHERE extname = 'phased_change'}),
