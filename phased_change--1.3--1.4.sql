@@ -18,6 +18,202 @@
  */
 
 /*
+ * Issue 12, items 4-6 (operating plans: metrics, migration tools, words).
+ * phase_advance(plan, to_phase) and phase_check_drop for migration tools;
+ * usage_users() and the retired_usage view: every role and application that
+ * used a retired object in the current phase; the metrics view for
+ * Prometheus (contrib/postgres_exporter); the status view, one short line
+ * per plan.
+ */
+CREATE FUNCTION @extschema@.phase_advance(plan pg_catalog.text, to_phase pg_catalog.text)
+RETURNS pg_catalog.text
+LANGUAGE C CALLED ON NULL INPUT VOLATILE
+AS 'MODULE_PATHNAME', 'phase_advance_to';
+
+CREATE FUNCTION @extschema@.phase_check_drop(plan pg_catalog.text, phase pg_catalog.text,
+											 check_name pg_catalog.text)
+RETURNS void
+LANGUAGE C CALLED ON NULL INPUT VOLATILE
+AS 'MODULE_PATHNAME', 'phase_check_drop';
+
+CREATE FUNCTION phased_change.usage_users(
+	object pg_catalog.int8 DEFAULT NULL,
+	OUT object_id pg_catalog.int8,
+	OUT role pg_catalog.name,
+	OUT application pg_catalog.text,
+	OUT uses pg_catalog.int8,
+	OUT reads pg_catalog.int8,
+	OUT writes pg_catalog.int8,
+	OUT first_seen pg_catalog.timestamptz,
+	OUT last_seen pg_catalog.timestamptz,
+	OUT others pg_catalog.bool)
+RETURNS SETOF record
+LANGUAGE C CALLED ON NULL INPUT VOLATILE
+AS 'MODULE_PATHNAME', 'usage_users';
+
+/* Who used one retired object in the current phase, as one sentence (progress.retired_usage). */
+CREATE FUNCTION phased_change.usage_users_sentence(object_id pg_catalog.int8)
+RETURNS pg_catalog.text
+LANGUAGE sql STABLE
+AS $$
+SELECT 'In the current phase: ' OPERATOR(pg_catalog.||)
+	   pg_catalog.string_agg(
+			CASE WHEN u.others
+				 THEN pg_catalog.format('other roles and applications %s uses (%s reads, %s writes), last at %s',
+										u.uses, u.reads, u.writes, u.last_seen)
+				 ELSE pg_catalog.format('role "%s"%s %s uses (%s reads, %s writes), last at %s',
+										u.role,
+										CASE WHEN u.application OPERATOR(pg_catalog.<>) ''
+											 THEN pg_catalog.format(' (application "%s")', u.application)
+											 ELSE '' END,
+										u.uses, u.reads, u.writes, u.last_seen)
+			END, '; ' ORDER BY u.others, u.last_seen DESC, u.role, u.application)
+	   OPERATOR(pg_catalog.||) '.'
+FROM phased_change.usage_users($1) u
+$$;
+
+REVOKE ALL ON FUNCTION
+	@extschema@.phase_advance(pg_catalog.text, pg_catalog.text),
+	@extschema@.phase_check_drop(pg_catalog.text, pg_catalog.text, pg_catalog.text),
+	phased_change.usage_users(pg_catalog.int8),
+	phased_change.usage_users_sentence(pg_catalog.int8)
+FROM PUBLIC;
+
+COMMENT ON FUNCTION @extschema@.phase_advance(pg_catalog.text, pg_catalog.text)
+	IS 'Advance the plan until it is in the given phase; nothing when it is already there or beyond';
+COMMENT ON FUNCTION @extschema@.phase_check_drop(pg_catalog.text, pg_catalog.text, pg_catalog.text)
+	IS 'Remove a check of a phase (recorded in the history)';
+COMMENT ON FUNCTION phased_change.usage_users(pg_catalog.int8)
+	IS 'Every role and application that used guarded objects in their plan''s current phase';
+COMMENT ON FUNCTION phased_change.usage_users_sentence(pg_catalog.int8)
+	IS 'Who used one guarded object in its plan''s current phase, as a sentence';
+
+CREATE VIEW phased_change.retired_usage AS
+SELECT p.name AS plan,
+	   o.object_type,
+	   o.identity AS object,
+	   u.role,
+	   u.application,
+	   u.uses,
+	   u.reads,
+	   u.writes,
+	   u.first_seen,
+	   u.last_seen,
+	   u.others
+FROM phased_change.object o
+JOIN phased_change.plan p ON p.plan_id OPERATOR(pg_catalog.=) o.plan_id
+CROSS JOIN LATERAL phased_change.usage_users(o.object_id) u
+WHERE o.role OPERATOR(pg_catalog.=) 'retired'
+  AND p.status OPERATOR(pg_catalog.=) 'active';
+
+COMMENT ON VIEW phased_change.retired_usage
+	IS 'Every role and application that used a retired object during its plan''s current phase';
+REVOKE ALL ON phased_change.retired_usage FROM PUBLIC;
+
+/*
+ * One row per active plan, in numbers, for prometheus-postgres-exporter
+ * (contrib/postgres_exporter/queries.yaml).  ready_seconds waits for
+ * progress.ready_since (issue 12, item 3).
+ */
+CREATE VIEW phased_change.metrics AS
+SELECT pr.plan,
+	   pr.phase,
+	   pg_catalog.date_part('epoch', pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) pr.entered_at)
+		   AS seconds_in_phase,
+	   pg_catalog.date_part('epoch', pr.soak) AS soak_seconds,
+	   pg_catalog.date_part('epoch', pr.soak_remaining) AS soak_remaining_seconds,
+	   CASE WHEN pr.ready THEN 1 ELSE 0 END AS ready,
+	   NULL::pg_catalog.float8 AS ready_seconds,
+	   pg_catalog.date_part('epoch', pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) pr.last_verified_at)
+		   AS verification_age_seconds,
+	   pr.checks_total OPERATOR(pg_catalog.-) pr.checks_passed AS checks_failing,
+	   (SELECT pg_catalog.count(*) FROM phased_change.event_log e
+		WHERE e.plan_id OPERATOR(pg_catalog.=) p.plan_id
+		  AND e.event OPERATOR(pg_catalog.=) ANY (ARRAY['advance_refused', 'ddl_blocked']))
+		   AS refusals_total,
+	   (SELECT pg_catalog.date_part('epoch', pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-)
+										   pg_catalog.max(u.last_seen))
+		FROM phased_change.object o
+		CROSS JOIN LATERAL phased_change.usage_of(o.object_id) u
+		WHERE o.plan_id OPERATOR(pg_catalog.=) p.plan_id
+		  AND o.role OPERATOR(pg_catalog.=) 'retired') AS retired_last_use_age_seconds
+FROM phased_change.progress pr
+JOIN phased_change.plan p ON p.name OPERATOR(pg_catalog.=) pr.plan
+WHERE pr.status OPERATOR(pg_catalog.=) 'active';
+
+COMMENT ON VIEW phased_change.metrics
+	IS 'Every active change plan in numbers, for Prometheus';
+REVOKE ALL ON phased_change.metrics FROM PUBLIC;
+
+/* A text cut to at most n characters, "..." marking the cut. */
+CREATE FUNCTION phased_change.text_shorten(value pg_catalog.text, n pg_catalog.int4)
+RETURNS pg_catalog.text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+SELECT CASE WHEN pg_catalog.char_length($1) OPERATOR(pg_catalog.<=) $2 THEN $1
+			ELSE pg_catalog.left($1, $2 OPERATOR(pg_catalog.-) 3) OPERATOR(pg_catalog.||) '...' END
+$$;
+
+/* The gist of a blocker sentence of progress, in at most 46 characters. */
+CREATE FUNCTION phased_change.blocker_gist(blocker pg_catalog.text)
+RETURNS pg_catalog.text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+SELECT phased_change.text_shorten(CASE
+	WHEN $1 OPERATOR(pg_catalog.~) '^Check ".*" did not hold' THEN
+		pg_catalog.regexp_replace($1, '^Check "(.*)" did not hold.*$', 'check "\1" fails')
+	WHEN $1 OPERATOR(pg_catalog.~) '^Check ".*" has not been verified' THEN
+		pg_catalog.regexp_replace($1, '^Check "(.*)" has not been verified.*$', 'check "\1" not verified')
+	WHEN $1 OPERATOR(pg_catalog.~) '^The plan''s owner role' THEN 'owner role missing'
+	WHEN $1 OPERATOR(pg_catalog.~) '^Introduced ' THEN 'introduced object missing'
+	WHEN $1 OPERATOR(pg_catalog.~) '^Retired .* has not been dropped yet' THEN 'retired objects not dropped yet'
+	WHEN $1 OPERATOR(pg_catalog.~) '^Usage tracking is full' THEN 'usage tracking full'
+	WHEN $1 OPERATOR(pg_catalog.~) '^Usage tracking has covered' THEN 'usage evidence incomplete'
+	WHEN $1 OPERATOR(pg_catalog.~) '^Phase ".*" has soaked for .* counted from the last use' THEN
+		'retired object in use (see retired_usage)'
+	WHEN $1 OPERATOR(pg_catalog.~) '^Phase ".*" has soaked for ' THEN
+		pg_catalog.regexp_replace($1, '^Phase ".*" has soaked for (\S+) of its (\S+) soak.*$', 'soaked \1 of \2')
+	ELSE pg_catalog.regexp_replace($1, '\. To look at it: .*$', '')
+END, 46)
+$$;
+
+REVOKE ALL ON FUNCTION phased_change.text_shorten(pg_catalog.text, pg_catalog.int4),
+	phased_change.blocker_gist(pg_catalog.text) FROM PUBLIC;
+COMMENT ON FUNCTION phased_change.text_shorten(pg_catalog.text, pg_catalog.int4)
+	IS 'A text cut to at most n characters';
+COMMENT ON FUNCTION phased_change.blocker_gist(pg_catalog.text)
+	IS 'The gist of a blocker of phased_change.progress, in a few words';
+
+/*
+ * Where every plan is, one line of under 120 characters each: the plan's
+ * name (cut at 28 characters), phase or end, ready or blocked, how long in
+ * the phase, and the gist of the first blocker.
+ */
+CREATE VIEW phased_change.status AS
+SELECT phased_change.text_shorten(pr.plan, 28) AS plan,
+	   CASE WHEN pr.status OPERATOR(pg_catalog.=) 'active' THEN pr.phase ELSE pr.status END AS phase,
+	   CASE WHEN pr.status OPERATOR(pg_catalog.<>) 'active' THEN ''
+			WHEN pr.ready THEN 'ready' ELSE 'blocked' END AS state,
+	   CASE WHEN pr.status OPERATOR(pg_catalog.=) 'active' THEN
+			pg_catalog.format('%sd %s',
+				pg_catalog.floor(pg_catalog.date_part('epoch', d.in_phase) OPERATOR(pg_catalog./) 86400),
+				pg_catalog.to_char(d.in_phase, 'HH24:MI'))
+	   END AS in_phase,
+	   CASE WHEN pr.status OPERATOR(pg_catalog.=) 'active' THEN
+			COALESCE(phased_change.blocker_gist(pr.blockers[1]), 'run phase_advance')
+	   END AS blocker
+FROM phased_change.progress pr
+CROSS JOIN LATERAL (
+	SELECT pg_catalog.justify_hours(pg_catalog.date_trunc('minute',
+			   pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) pr.entered_at)) AS in_phase
+) d
+ORDER BY pr.status OPERATOR(pg_catalog.<>) 'active', pr.plan;
+
+COMMENT ON VIEW phased_change.status
+	IS 'Where every change plan is, one short line each';
+REVOKE ALL ON phased_change.status FROM PUBLIC;
+
+/*
  * The views that 1.4 redefines, last, after everything they call.  CREATE OR
  * REPLACE keeps their privileges and comments; new columns go at the end.
  */
@@ -106,6 +302,13 @@ CROSS JOIN phased_change.usage_tracking() t
 CROSS JOIN LATERAL (
 	SELECT pg_catalog.count(*) OPERATOR(pg_catalog.>) 0 AS has_retired,
 		   pg_catalog.max(u.last_seen) AS last_use,
+		   /* issue 12: the latest use, with who made it, for the words of a soak counted from it */
+		   (pg_catalog.array_agg(pg_catalog.format('retired %s "%s", used at %s by role "%s"%s',
+									o.object_type, o.identity, u.last_seen, u.last_role,
+									CASE WHEN u.last_application_name OPERATOR(pg_catalog.<>) ''
+										 THEN pg_catalog.format(' (application "%s")', u.last_application_name)
+										 ELSE '' END)
+				ORDER BY u.last_seen DESC) FILTER (WHERE u.last_seen IS NOT NULL))[1] AS last_use_by,
 		   pg_catalog.array_agg(CASE
 				WHEN u.last_seen IS NULL THEN
 					pg_catalog.format('Retired %s "%s" has not been used since usage tracking began.',
@@ -117,6 +320,8 @@ CROSS JOIN LATERAL (
 										   THEN pg_catalog.format(' (application "%s")', u.last_application_name)
 										   ELSE '' END,
 									  u.reads, u.writes)
+					OPERATOR(pg_catalog.||)
+					COALESCE(' ' OPERATOR(pg_catalog.||) phased_change.usage_users_sentence(o.object_id), '')
 				END ORDER BY o.identity) AS usage
 	FROM phased_change.object o
 	LEFT JOIN LATERAL phased_change.usage_of(o.object_id) u ON true
@@ -171,7 +376,7 @@ CROSS JOIN LATERAL (
 				WHEN f.since OPERATOR(pg_catalog.=) k.last_failed
 					THEN ', counted from the last failed verification'
 				WHEN f.since OPERATOR(pg_catalog.=) k.last_use
-					THEN ', counted from the last use of a retired object'
+					THEN ', counted from the last use of a retired object: ' OPERATOR(pg_catalog.||) r.last_use_by
 				ELSE pg_catalog.format(', counted from the start of usage tracking at %s, because the server restarted without saved usage statistics',
 									   k.tracked_from)
 		   END AS counted_from
@@ -471,6 +676,11 @@ CROSS JOIN LATERAL (
 			pg_catalog.format('Run %s then SELECT phase_advance(%L).', o.drops, p.name)
 		WHEN t.require_evidence AND t.uncounted OPERATOR(pg_catalog.>) 0 AND k.needs_evidence THEN
 			'Raise phased_change.max_tracked_columns and restart the server, or set phased_change.require_usage_evidence to off.'
+		/* a retired object still in use: no time can be promised */
+		WHEN s.soak_remaining OPERATOR(pg_catalog.>) '0'::pg_catalog.interval
+			 AND f.since OPERATOR(pg_catalog.=) k.last_use THEN
+			pg_catalog.format('Stop the use of the retired objects (last: %s; see phased_change.retired_usage): phase "%s" must go %s without any use before SELECT phase_advance(%L) can succeed.',
+				r.last_use_by, ph.name, k.soak, p.name)
 		WHEN s.soak_remaining OPERATOR(pg_catalog.>) '0'::pg_catalog.interval THEN
 			pg_catalog.format('Wait %s for the soak, then run SELECT phase_advance(%L).',
 				pg_catalog.date_trunc('second', s.soak_remaining

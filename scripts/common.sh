@@ -12,7 +12,7 @@ if [ -z "${PG_MAJOR:-}" ]; then
 	PG_MAJOR=$(ls /usr/lib/postgresql 2>/dev/null | sort -n | tail -n 1)
 	PG_MAJOR=${PG_MAJOR:-15}
 fi
-PACKAGES="postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR sqlsmith libipc-run-perl make gcc dpkg-dev"
+PACKAGES="postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR sqlsmith libipc-run-perl make gcc dpkg-dev prometheus-postgres-exporter"
 OPTIONAL_PACKAGES="postgresql-$PG_MAJOR-pgaudit postgresql-$PG_MAJOR-cron"
 PG_BINDIR=/usr/lib/postgresql/$PG_MAJOR/bin
 # PostgreSQL's regression suite of this major (src/test/regress), unpacked

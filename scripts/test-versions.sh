@@ -19,7 +19,7 @@ cd "$(dirname "$0")/.."
 PG_MAJORS=${PG_MAJORS:-"15 17 18"}
 ROOTS=${PHASED_CHANGE_ROOTS:-/var/cache/phased_change/roots}
 LOGS=${PHASED_CHANGE_LOGS:-/var/cache/phased_change/logs}
-REQUIRED_PACKAGES="make gcc libipc-run-perl sqlsmith ca-certificates dpkg-dev"
+REQUIRED_PACKAGES="make gcc libipc-run-perl sqlsmith ca-certificates dpkg-dev prometheus-postgres-exporter"
 
 if [ "$(id -u)" != 0 ]; then
 	echo "make test-versions runs as root (debootstrap, chroot and mounts)" >&2

@@ -13,16 +13,20 @@ CREATE ROLE regress_auditor;
 -- The grants shown in the README.
 GRANT USAGE ON SCHEMA phased_change TO regress_operator, regress_other_operator, regress_auditor;
 GRANT SELECT ON phased_change.progress, phased_change.history, phased_change.guarded_objects,
-	phased_change.blocked_ddl, phased_change.column_usage, phased_change.recorder
+	phased_change.blocked_ddl, phased_change.column_usage, phased_change.recorder,
+	phased_change.retired_usage, phased_change.status, phased_change.metrics
 	TO regress_operator, regress_other_operator, regress_auditor;
 GRANT EXECUTE ON FUNCTION phased_change.usage_tracking(), phased_change.usage_counts(),
-	phased_change.usage_of(bigint), phased_change.recorder_status()
+	phased_change.usage_of(bigint), phased_change.recorder_status(),
+	phased_change.usage_users(bigint), phased_change.usage_users_sentence(bigint),
+	phased_change.blocker_gist(text), phased_change.text_shorten(text, integer)
 	TO regress_operator, regress_other_operator, regress_auditor;
 GRANT EXECUTE ON FUNCTION
 	phase_plan_create(text, text, interval), phase_retire(text, regclass, name),
 	phase_introduce(text, regclass, name), phase_check_add(text, text, text, text),
 	phase_soak_set(text, text, interval), phase_advance(text), phase_rollback(text, text),
 	phase_verify(text), phase_abandon(text, text), phase_owner_set(text, regrole),
+	phase_advance(text, text), phase_check_drop(text, text, text),
 	phased_change.recorder_wait(interval)
 	TO regress_operator, regress_other_operator;
 
@@ -41,6 +45,11 @@ SELECT phase_advance('nobody-plan');
 SELECT phase_rollback('nobody-plan');
 SELECT phase_verify('nobody-plan');
 SELECT phase_abandon('nobody-plan', 'r');
+SELECT phase_advance('nobody-plan', 'cleanup');
+SELECT phase_check_drop('nobody-plan', 'expand', 'c');
+SELECT * FROM phased_change.status;
+SELECT * FROM phased_change.metrics;
+SELECT * FROM phased_change.retired_usage;
 SELECT * FROM phased_change.progress;
 SELECT * FROM phased_change.history;
 SELECT * FROM phased_change.guarded_objects;
@@ -70,6 +79,8 @@ SELECT phase_check_add('op-plan', 'migrate', 'c', 'true');
 SELECT phase_soak_set('op-plan', 'migrate', '0');
 SELECT phase_abandon('op-plan', 'hostile');
 SELECT phase_owner_set('op-plan', 'regress_other_operator');
+SELECT phase_advance('op-plan', 'cleanup');
+SELECT phase_check_drop('op-plan', 'migrate', 'c');
 RESET ROLE;
 GRANT EXECUTE ON FUNCTION phase_advance(text) TO regress_member;
 SET ROLE regress_member;
@@ -86,6 +97,9 @@ SELECT plan, object, role FROM phased_change.guarded_objects WHERE plan = 'op-pl
 SELECT plan, "column", role FROM phased_change.column_usage WHERE plan = 'op-plan';
 SELECT count(*) FROM phased_change.blocked_ddl WHERE plan = 'op-plan';
 SELECT pending, unrecorded FROM phased_change.recorder;
+SELECT plan, phase, state FROM phased_change.status WHERE plan = 'op-plan';
+SELECT plan, phase, ready FROM phased_change.metrics WHERE plan = 'op-plan';
+SELECT count(*) FROM phased_change.retired_usage WHERE plan = 'op-plan';
 SELECT phased_change.recorder_wait();
 SELECT phase_advance('op-plan');
 SELECT * FROM phased_change.plan;

@@ -108,12 +108,105 @@ SELECT phase_advance('usage-plan');
 SELECT regexp_replace(blockers[1], '\d+:\d\d:\d\d', 'HH:MM:SS', 'g') AS blocker
 FROM phased_change.progress WHERE plan = 'usage-plan';
 SELECT legacy_total FROM invoices WHERE id = 1;
-SELECT regexp_replace(blockers[1], '\d+:\d\d:\d\d', 'HH:MM:SS', 'g') AS blocker,
+-- (the blocker and next_step say who used it and when, and promise no time)
+SELECT regexp_replace(regexp_replace(blockers[1], ' at [^"]* by role', ' at TIMESTAMP by role', 'g'),
+					  '\d+:\d\d:\d\d', 'HH:MM:SS', 'g') AS blocker,
 	   warnings,
-	   regexp_replace(array_to_string(retired_usage, E'\n'),
-					  ' at [^"]* by role', ' at TIMESTAMP by role', 'g') AS retired_usage
+	   regexp_replace(regexp_replace(array_to_string(retired_usage, E'\n'),
+					  ' at [^"]* by role', ' at TIMESTAMP by role', 'g'),
+					  'last at [^;.]*\.\d+ \d{4} \w+', 'last at TIMESTAMP', 'g') AS retired_usage,
+	   regexp_replace(regexp_replace(next_step, ' at [^"]* by role', ' at TIMESTAMP by role', 'g'),
+					  '\d+:\d\d:\d\d', 'HH:MM:SS', 'g') AS next_step
 FROM phased_change.progress WHERE plan = 'usage-plan';
+-- A refused DROP says the same.
+CREATE FUNCTION users_try(stmt text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+	hint text;
+BEGIN
+	EXECUTE stmt;
+	RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN
+	GET STACKED DIAGNOSTICS hint = PG_EXCEPTION_HINT;
+	RETURN regexp_replace(regexp_replace(hint, ' at [^"]* by role', ' at TIMESTAMP by role', 'g'),
+						  '\d+:\d\d:\d\d', 'HH:MM:SS', 'g');
+END
+$$;
+SELECT users_try($$ALTER TABLE invoices DROP COLUMN legacy_total$$) AS hint;
 SELECT phase_soak_set('usage-plan', 'contract', '0');
+
+-- Every role and application that used a retired column in the plan's
+-- current phase is kept, with its counts (retired_usage); beyond 16 pairs
+-- the rest is summed in one "others" row.  A new phase starts a new list.
+CREATE TABLE subscriptions (id int, legacy_tier text, tier text);
+INSERT INTO subscriptions VALUES (1, 'gold', 'gold');
+SELECT phase_plan_create('users-plan', NULL, '0');
+SELECT phase_retire('users-plan', 'subscriptions', 'legacy_tier');
+SELECT phase_advance('users-plan', 'contract');
+CREATE ROLE usage_reader_a;
+CREATE ROLE usage_reader_b;
+GRANT SELECT, UPDATE ON subscriptions TO usage_reader_a, usage_reader_b;
+SET application_name = 'billing';
+SET ROLE usage_reader_a;
+SELECT count(legacy_tier) FROM subscriptions;
+RESET ROLE;
+SET application_name = 'nightly-report';
+SET ROLE usage_reader_b;
+SELECT count(legacy_tier) FROM subscriptions;
+UPDATE subscriptions SET legacy_tier = 'silver';
+RESET ROLE;
+SET application_name = 'billing';
+SET ROLE usage_reader_b;
+SELECT count(legacy_tier) FROM subscriptions;
+RESET ROLE;
+RESET application_name;
+SELECT plan, object_type, object, role, application, uses, reads, writes,
+	   first_seen <= last_seen AS ordered, others
+FROM phased_change.retired_usage WHERE plan = 'users-plan' ORDER BY role, application;
+-- 20 more applications: 13 fit in the 16 pairs, 7 uses go to "others"
+DO $$
+BEGIN
+	FOR i IN 1..20 LOOP
+		PERFORM set_config('application_name', 'batch-' || i, false);
+		EXECUTE 'SELECT count(legacy_tier) FROM subscriptions';
+	END LOOP;
+END
+$$;
+RESET application_name;
+SELECT count(*) FILTER (WHERE NOT others) AS pairs,
+	   sum(uses) FILTER (WHERE others) AS other_uses,
+	   bool_and(role IS NULL AND application IS NULL) FILTER (WHERE others) AS others_unnamed,
+	   count(*) FILTER (WHERE application LIKE 'batch-%') AS batches_named
+FROM phased_change.retired_usage WHERE plan = 'users-plan';
+SELECT retired_usage[1] ~ 'role "usage_reader_a" \(application "billing"\) 1 uses \(1 reads, 0 writes\)' AS names_a,
+	   retired_usage[1] ~ 'role "usage_reader_b" \(application "nightly-report"\) 2 uses \(1 reads, 1 writes\)' AS names_b,
+	   retired_usage[1] ~ 'other roles and applications 7 uses \(7 reads, 0 writes\)' AS names_others
+FROM phased_change.progress WHERE plan = 'users-plan';
+SELECT role, application, uses, reads, writes, others
+FROM phased_change.usage_users((SELECT object_id FROM phased_change.object o
+								JOIN phased_change.plan p USING (plan_id)
+								WHERE p.name = 'users-plan'))
+WHERE role IS DISTINCT FROM 'postgres' AND application NOT LIKE 'batch-%'
+ORDER BY role, application;
+-- the usage counts keep their meaning: every use since tracking began
+SELECT u.reads, u.writes FROM phased_change.usage_counts() u
+JOIN phased_change.object o USING (object_id)
+JOIN phased_change.plan p USING (plan_id) WHERE p.name = 'users-plan';
+-- A new phase (here a rollback) starts a new list; the counts stay.
+SELECT phase_rollback('users-plan');
+SELECT count(*) AS users_after_rollback FROM phased_change.retired_usage WHERE plan = 'users-plan';
+SELECT u.reads, u.writes FROM phased_change.usage_counts() u
+JOIN phased_change.object o USING (object_id)
+JOIN phased_change.plan p USING (plan_id) WHERE p.name = 'users-plan';
+-- A rolled-back phase change keeps the list.
+SELECT count(legacy_tier) FROM subscriptions;
+BEGIN;
+SELECT phase_advance('users-plan');
+ROLLBACK;
+SELECT count(*) AS users_kept FROM phased_change.retired_usage WHERE plan = 'users-plan';
+SELECT phase_abandon('users-plan', 'end of test');
+DROP TABLE subscriptions;
+DROP ROLE usage_reader_a, usage_reader_b;
+DROP FUNCTION users_try(text);
 
 -- The guard cannot be taken apart while plans are active ...
 \set VERBOSITY terse

@@ -37,6 +37,7 @@
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/syscache.h"
+#include "utils/varlena.h"
 
 #include "phased_change.h"
 #include "refusal_recorder.h"
@@ -248,6 +249,66 @@ plan_owner_by_name(void)
 }
 
 /*
+ * plan_closest_name
+ *		The existing plan whose name is closest to a name that matched none
+ *		(a typo), by Levenshtein distance as PostgreSQL's own "Perhaps you
+ *		meant" hints measure it; NULL when none differs in at most a third of
+ *		the characters.  Names longer than PostgreSQL's Levenshtein limit are
+ *		not compared.
+ */
+#define PLAN_NAME_COMPARED_MAX 255	/* varlena.c's MAX_LEVENSHTEIN_STRLEN */
+
+static char *
+plan_closest_name(const char *name)
+{
+	int			len = strlen(name);
+	int			max_d = Max(1, len / 3);
+	char	   *best = NULL;
+	int			best_d = max_d + 1;
+
+	if (len > PLAN_NAME_COMPARED_MAX ||
+		SPI_execute("SELECT name FROM phased_change.plan"
+					" WHERE pg_catalog.octet_length(name) OPERATOR(pg_catalog.<=) 255"
+					" ORDER BY name COLLATE \"C\"",
+					true, 0) != SPI_OK_SELECT)
+		return NULL;
+	for (uint64 row = 0; row < SPI_processed; row++)
+	{
+		char	   *candidate = SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, 1);
+		int			d = varstr_levenshtein_less_equal(name, len, candidate, strlen(candidate),
+													  1, 1, 1, max_d, true);
+
+		if (d < best_d)
+		{
+			best_d = d;
+			best = candidate;
+		}
+	}
+	return best;
+}
+
+/*
+ * plan_not_found
+ *		Refuse an unknown plan name, naming the closest existing plan when
+ *		one is close: a typo is not an invitation to create the plan.
+ */
+static void
+plan_not_found(const char *name)
+{
+	char	   *closest = plan_closest_name(name);
+
+	if (closest)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("change plan \"%s\" does not exist", name),
+				 errhint("Perhaps you meant change plan \"%s\".", closest)));
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_OBJECT),
+			 errmsg("change plan \"%s\" does not exist", name),
+			 errhint("SELECT plan, phase FROM phased_change.status lists the plans.")));
+}
+
+/*
  * plan_lock
  *		Read the named plan and lock its row until the end of the transaction,
  *		so that transitions of one plan serialize.  FOR NO KEY UPDATE leaves
@@ -281,11 +342,7 @@ plan_lock(const char *name, PlanRow *plan)
 							  1, argtypes, values, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read change plan \"%s\"", name);
 	if (SPI_processed == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("change plan \"%s\" does not exist", name),
-				 errhint("Create it with SELECT phase_plan_create(%s).",
-						 quote_literal_cstr(name))));
+		plan_not_found(name);
 
 	tuple = SPI_tuptable->vals[0];
 	tupdesc = SPI_tuptable->tupdesc;

@@ -46,6 +46,7 @@
 #include "usage.h"
 
 PG_FUNCTION_INFO_V1(phase_check_add);
+PG_FUNCTION_INFO_V1(phase_check_drop);
 
 /*
  * predicate_parse
@@ -394,6 +395,84 @@ phase_check_add(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_DUPLICATE_OBJECT),
 				 errmsg("check \"%s\" already exists for phase \"%s\" of change plan \"%s\"",
 						check_name, phase_name(phase), plan_name)));
+
+	event.detail = history_detail("check", check_name, "phase", phase_name(phase),
+								  "predicate", predicate, "search_path", search_path,
+								  NULL);
+	history_record(&plan, &caller, &event);
+
+	catalog_end(&session);
+	PG_RETURN_VOID();
+}
+
+/*
+ * check_names_of_phase
+ *		The names of a phase's checks, quoted and joined, for a hint; NULL
+ *		when the phase has none.
+ */
+static char *
+check_names_of_phase(int64 plan_id, Phase phase)
+{
+	Oid			argtypes[2] = {INT8OID, INT2OID};
+	Datum		values[2] = {Int64GetDatum(plan_id), Int16GetDatum((int16) phase)};
+
+	if (SPI_execute_with_args("SELECT pg_catalog.string_agg(pg_catalog.format('\"%s\"', name), ', '"
+							  "  ORDER BY name COLLATE \"C\")"
+							  " FROM phased_change.plan_check WHERE plan_id = $1 AND phase = $2",
+							  2, argtypes, values, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the checks of a change plan");
+	return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+}
+
+/*
+ * phase_check_drop(plan text, phase text, check_name text)
+ *		Remove a check, so that a wrong one cannot block a plan for ever.
+ *		The history keeps the check as it was (event check_dropped).  Ended
+ *		plans are refused, like every change.
+ */
+Datum
+phase_check_drop(PG_FUNCTION_ARGS)
+{
+	char	   *plan_name = arg_name(fcinfo, 0, "plan");
+	Phase		phase = phase_from_name(arg_text(fcinfo, 1, "phase"));
+	char	   *check_name = arg_name(fcinfo, 2, "check_name");
+	Caller		caller = caller_identify();
+	CatalogSession session;
+	PlanRow		plan;
+	Oid			argtypes[3] = {INT8OID, INT2OID, TEXTOID};
+	Datum		values[3];
+	HistoryEvent event = {"check_dropped", PHASE_NONE, PHASE_NONE, false, -1, NULL};
+	char	   *predicate;
+	char	   *search_path;
+	char	   *existing;
+
+	catalog_begin(&session);
+	plan_lock(plan_name, &plan);
+	plan_require_active(&plan);
+	plan_require_privilege(&plan, &caller);
+
+	values[0] = Int64GetDatum(plan.plan_id);
+	values[1] = Int16GetDatum((int16) phase);
+	values[2] = CStringGetTextDatum(check_name);
+	if (SPI_execute_with_args("DELETE FROM phased_change.plan_check"
+							  " WHERE plan_id = $1 AND phase = $2 AND name = $3"
+							  " RETURNING predicate, search_path",
+							  3, argtypes, values, NULL, false, 0) != SPI_OK_DELETE_RETURNING)
+		elog(ERROR, "could not drop check \"%s\"", check_name);
+	if (SPI_processed == 0)
+	{
+		existing = check_names_of_phase(plan.plan_id, phase);
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("check \"%s\" does not exist for phase \"%s\" of change plan \"%s\"",
+						check_name, phase_name(phase), plan_name),
+				 existing ?
+				 errhint("The checks of phase \"%s\" are %s.", phase_name(phase), existing) :
+				 errhint("Phase \"%s\" of change plan \"%s\" has no checks.",
+						 phase_name(phase), plan_name)));
+	}
+	predicate = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	search_path = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
 
 	event.detail = history_detail("check", check_name, "phase", phase_name(phase),
 								  "predicate", predicate, "search_path", search_path,

@@ -262,30 +262,31 @@ guard_record(const char *event, int64 plan_id, Phase phase, const GuardTarget *t
 
 /*
  * guard_plan_facts
- *		Since when the plan has been in its phase, its soak and what is left
- *		of it, as text for messages.
+ *		Since when the plan has been in its phase, and what keeps it there
+ *		(progress.blockers, joined) with the next step, as text for messages.
  */
 static void
-guard_plan_facts(const GuardEntry *entry, char **since, char **soak, char **remaining)
+guard_plan_facts(const GuardEntry *entry, char **since, char **blockers, char **next_step)
 {
 	CatalogSession session;
 	Oid			argtypes[1] = {TEXTOID};
 	Datum		values[1] = {CStringGetTextDatum(entry->plan_name)};
 	MemoryContext caller_context = CurrentMemoryContext;
+	char	   *value;
 
 	catalog_begin(&session);
 	if (SPI_execute_with_args("SELECT pg_catalog.date_trunc('second', entered_at)::pg_catalog.text,"
-							  "  soak::pg_catalog.text,"
-							  "  pg_catalog.date_trunc('second', soak_remaining"
-							  "   + '0.999999 second'::pg_catalog.interval)::pg_catalog.text"
+							  "  pg_catalog.array_to_string(blockers, ' '),"
+							  "  next_step"
 							  " FROM phased_change.progress WHERE plan = $1",
 							  1, argtypes, values, NULL, false, 1) != SPI_OK_SELECT ||
 		SPI_processed != 1)
 		elog(ERROR, "could not read change plan \"%s\"", entry->plan_name);
 	MemoryContextSwitchTo(caller_context);
 	*since = pstrdup(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
-	*soak = pstrdup(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2));
-	*remaining = pstrdup(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3));
+	value = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+	*blockers = (value && value[0]) ? pstrdup(value) : NULL;
+	*next_step = pstrdup(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3));
 	catalog_end(&session);
 }
 
@@ -401,21 +402,48 @@ guard_refusal_errdetail(const GuardTarget *target, const GuardEntry *entry, Phas
 }
 
 /*
+ * guard_phases_to_pass
+ *		The phases between the current one and cleanup, quoted, for a hint:
+ *		"contract", or "migrate" and "contract"; NULL from contract on.
+ */
+static const char *
+guard_phases_to_pass(Phase phase)
+{
+	if (phase == PHASE_EXPAND)
+		return "phases \"migrate\" and \"contract\" are";
+	if (phase == PHASE_MIGRATE)
+		return "phase \"contract\" is";
+	return NULL;
+}
+
+/*
  * guard_refusal_errhint
- *		What to do: advance to cleanup, or roll back to expand.
+ *		What to do: roll back to expand, or get the plan to cleanup.  For the
+ *		latter, what actually remains: the phases still to pass and what
+ *		keeps the plan in its phase now (failing checks, soak, a recent use
+ *		of a retired object, ...), then the next step, both as the progress
+ *		view says them; never a time to wait while something else blocks.
  */
 static int
-guard_refusal_errhint(const GuardEntry *entry, Phase phase, const char *soak,
-					  const char *remaining)
+guard_refusal_errhint(const GuardEntry *entry, Phase phase, const char *blockers,
+					  const char *next_step)
 {
+	const char *to_pass = guard_phases_to_pass(phase);
+
 	if (!entry->retired)
 		return errhint("To undo the change, roll the plan back to phase \"expand\" with SELECT phase_rollback(%s).",
 					   quote_literal_cstr(entry->plan_name));
-	if (phase < PHASE_CONTRACT)
-		return errhint("The plan must reach phase \"cleanup\" first. Run SELECT phase_advance(%s) once phase \"%s\" has been verified for %s (%s to go).",
-					   quote_literal_cstr(entry->plan_name), phase_name(phase), soak, remaining);
-	return errhint("Run SELECT phase_advance(%s) once phase \"%s\" has been verified for %s (%s to go).",
-				   quote_literal_cstr(entry->plan_name), phase_name(phase), soak, remaining);
+	if (to_pass && blockers)
+		return errhint("The plan must reach phase \"cleanup\" first: %s still to pass after \"%s\". In phase \"%s\" now: %s Next: %s",
+					   to_pass, phase_name(phase), phase_name(phase), blockers, next_step);
+	if (to_pass)
+		return errhint("The plan must reach phase \"cleanup\" first: %s still to pass after \"%s\". Nothing keeps it in phase \"%s\" now. Next: %s",
+					   to_pass, phase_name(phase), phase_name(phase), next_step);
+	if (blockers)
+		return errhint("The plan must reach phase \"cleanup\" first. In phase \"%s\" now: %s Next: %s",
+					   phase_name(phase), blockers, next_step);
+	return errhint("The plan must reach phase \"cleanup\" first; nothing keeps it in phase \"%s\" now. Next: %s",
+				   phase_name(phase), next_step);
 }
 
 /*
@@ -427,16 +455,16 @@ static void
 guard_refuse(const GuardTarget *target, const GuardEntry *entry, Phase phase)
 {
 	char	   *since;
-	char	   *soak;
-	char	   *remaining;
+	char	   *blockers;
+	char	   *next_step;
 
-	guard_plan_facts(entry, &since, &soak, &remaining);
+	guard_plan_facts(entry, &since, &blockers, &next_step);
 	guard_record("ddl_blocked", entry->plan_id, phase, target, NULL);
 	ereport(ERROR,
 			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 			 guard_errmsg(target),
 			 guard_refusal_errdetail(target, entry, phase, since),
-			 guard_refusal_errhint(entry, phase, soak, remaining)));
+			 guard_refusal_errhint(entry, phase, blockers, next_step)));
 }
 
 /*

@@ -34,6 +34,7 @@ PG_FUNCTION_INFO_V1(phase_plan_create);
 PG_FUNCTION_INFO_V1(phase_soak_set);
 PG_FUNCTION_INFO_V1(phase_verify);
 PG_FUNCTION_INFO_V1(phase_advance);
+PG_FUNCTION_INFO_V1(phase_advance_to);
 PG_FUNCTION_INFO_V1(phase_rollback);
 PG_FUNCTION_INFO_V1(phase_abandon);
 PG_FUNCTION_INFO_V1(phase_owner_set);
@@ -116,6 +117,28 @@ plan_forget_usage(void)
 }
 
 /*
+ * plan_reset_usage_users
+ *		The plan changes phase: who used its retired objects is kept per
+ *		phase (usage.c resets it when the transaction commits).
+ */
+static void
+plan_reset_usage_users(const PlanRow *plan)
+{
+	Oid			argtypes[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(plan->plan_id)};
+	bool		isnull;
+
+	if (SPI_execute_with_args("SELECT object_id FROM phased_change.object"
+							  " WHERE plan_id OPERATOR(pg_catalog.=) $1"
+							  " AND role OPERATOR(pg_catalog.=) 'retired'",
+							  1, argtypes, values, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the objects of change plan \"%s\"", plan->name);
+	for (uint64 row = 0; row < SPI_processed; row++)
+		usage_users_reset(DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[row],
+													  SPI_tuptable->tupdesc, 1, &isnull)));
+}
+
+/*
  * plan_set_phase
  *		Move the plan to another phase (or, with PHASE_NONE, end it with the
  *		given status), starting the new phase's soak clock now.
@@ -139,6 +162,8 @@ plan_set_phase(const PlanRow *plan, Phase phase, const char *status)
 		elog(ERROR, "could not update change plan \"%s\"", plan->name);
 	if (strcmp(status, "active") != 0)
 		plan_forget_usage();
+	else if (phase != plan->phase)
+		plan_reset_usage_users(plan);
 }
 
 /*
@@ -408,6 +433,74 @@ plan_forget_dropped(const PlanRow *plan)
 }
 
 /*
+ * advance_step
+ *		One step forward from the plan's current phase: verify now, read what
+ *		blocks it, then move to the next phase (or, from cleanup, complete
+ *		the plan) and update *plan to match.  When something blocks, either
+ *		refuse (as phase_advance does) or, with refuse false, return false,
+ *		keeping the verification, so that a multi-step phase_advance can stop
+ *		after the steps it has taken.
+ */
+static bool
+advance_step(PlanRow *plan, const Caller *caller, bool refuse)
+{
+	StringInfoData checks;
+	bool		ok;
+	int64		verification_id;
+	List	   *blockers;
+	char	   *next_step;
+	HistoryEvent event = {"advanced", PHASE_NONE, PHASE_NONE, true, -1, NULL};
+
+	initStringInfo(&checks);
+	verification_id = verification_record(plan, caller, "phase_advance", &checks, &ok);
+
+	blockers = plan_blockers(plan, &next_step);
+	if (blockers != NIL)
+	{
+		if (refuse)
+			advance_refuse(plan, caller, verification_id, blockers, next_step);
+		ereport(NOTICE,
+				(errmsg("change plan \"%s\" stops in phase \"%s\"",
+						plan->name, phase_name(plan->phase)),
+				 errdetail_internal("%s", (char *) linitial(blockers)),
+				 errhint("%s", next_step)));
+		return false;
+	}
+
+	event.from_phase = plan->phase;
+	event.detail = psprintf("{\"checks\": %s}", checks.data);
+	if (plan->phase == PHASE_CLEANUP)
+	{
+		plan_set_phase(plan, PHASE_NONE, "completed");
+		plan_forget_dropped(plan);
+		event.event = "completed";
+	}
+	else
+	{
+		event.to_phase = plan->phase + 1;
+		plan_set_phase(plan, event.to_phase, "active");
+	}
+	history_record(plan, caller, &event);
+
+	/* the row as it now is, for a further step in the same call */
+	if (plan->phase == PHASE_CLEANUP)
+		plan->status = "completed";
+	else
+	{
+		plan->phase = event.to_phase;
+		plan->entered_at = plan->now;
+	}
+	return true;
+}
+
+/* The name of where the plan is: its phase, or its status once ended. */
+static const char *
+plan_position(const PlanRow *plan)
+{
+	return strcmp(plan->status, "active") == 0 ? phase_name(plan->phase) : plan->status;
+}
+
+/*
  * phase_advance(plan text) RETURNS text
  *		Move to the next phase once every check of the current phase holds
  *		now and the phase has been verified for its soak; from cleanup,
@@ -421,40 +514,68 @@ phase_advance(PG_FUNCTION_ARGS)
 	Caller		caller = caller_identify();
 	CatalogSession session;
 	PlanRow		plan;
-	StringInfoData checks;
-	bool		ok;
-	int64		verification_id;
-	List	   *blockers;
-	char	   *next_step;
-	const char *result;
-	HistoryEvent event = {"advanced", PHASE_NONE, PHASE_NONE, true, -1, NULL};
 
 	plan_open(name, &caller, &session, &plan);
-	initStringInfo(&checks);
-	verification_id = verification_record(&plan, &caller, "phase_advance", &checks, &ok);
-
-	blockers = plan_blockers(&plan, &next_step);
-	if (blockers != NIL)
-		advance_refuse(&plan, &caller, verification_id, blockers, next_step);
-
-	event.from_phase = plan.phase;
-	event.detail = psprintf("{\"checks\": %s}", checks.data);
-	if (plan.phase == PHASE_CLEANUP)
-	{
-		plan_set_phase(&plan, PHASE_NONE, "completed");
-		plan_forget_dropped(&plan);
-		event.event = "completed";
-		result = "completed";
-	}
-	else
-	{
-		event.to_phase = plan.phase + 1;
-		plan_set_phase(&plan, event.to_phase, "active");
-		result = phase_name(event.to_phase);
-	}
-	history_record(&plan, &caller, &event);
+	(void) advance_step(&plan, &caller, true);
 	catalog_end(&session);
-	PG_RETURN_TEXT_P(cstring_to_text(result));
+	PG_RETURN_TEXT_P(cstring_to_text(plan_position(&plan)));
+}
+
+/*
+ * target_from_name
+ *		The phase a migration asks the plan to be in: a phase, or PHASE_NONE
+ *		for 'completed'.
+ */
+static Phase
+target_from_name(const char *name)
+{
+	if (strcmp(name, "completed") == 0)
+		return PHASE_NONE;
+	if (strcmp(name, "expand") != 0 && strcmp(name, "migrate") != 0 &&
+		strcmp(name, "contract") != 0 && strcmp(name, "cleanup") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown phase \"%s\"", name),
+				 errhint("The phases are expand, migrate, contract and cleanup; a plan can also be advanced to \"completed\".")));
+	return phase_from_name(name);
+}
+
+/*
+ * phase_advance(plan text, to_phase text) RETURNS text
+ *		Advance until the plan is in to_phase (or, with 'completed', has
+ *		completed), for migration tools that may run again: nothing happens
+ *		when the plan is already there or beyond, and the current position
+ *		is returned.  The first step is refused exactly as phase_advance(plan)
+ *		refuses it.  Later steps are taken only while nothing blocks them
+ *		(normally the new phase's soak does): the call then stops, keeps the
+ *		steps taken, says why in a NOTICE and returns the phase reached.
+ *		An abandoned plan is refused.
+ */
+Datum
+phase_advance_to(PG_FUNCTION_ARGS)
+{
+	char	   *name = arg_name(fcinfo, 0, "plan");
+	Phase		target = target_from_name(arg_text(fcinfo, 1, "to_phase"));
+	Caller		caller = caller_identify();
+	CatalogSession session;
+	PlanRow		plan;
+	bool		first = true;
+
+	catalog_begin(&session);
+	plan_lock(name, &plan);
+	if (strcmp(plan.status, "completed") != 0)
+		plan_require_active(&plan);
+	plan_require_privilege(&plan, &caller);
+
+	while (strcmp(plan.status, "active") == 0 &&
+		   (target == PHASE_NONE || plan.phase < target))
+	{
+		if (!advance_step(&plan, &caller, first))
+			break;
+		first = false;
+	}
+	catalog_end(&session);
+	PG_RETURN_TEXT_P(cstring_to_text(plan_position(&plan)));
 }
 
 /*

@@ -8,7 +8,10 @@
  * plans and COPY included) and counts, per guarded object, the reads
  * (selected columns, whole-row references expanded) and writes (inserted
  * and updated columns) in a shared hash table, with first and last seen and
- * the last role and application_name.  A query on a table with no guarded
+ * the last role and application_name, and, per object, every distinct role
+ * and application_name that used it during the plan's current phase (at
+ * most USAGE_USERS_MAX of them, then an "others" count; reset when the
+ * plan changes phase).  A query on a table with no guarded
  * object pays one probe of a backend-local hash; a table that inherits a
  * guarded column from a parent maps its column to the parent's by name.
  * Parallel workers, EXPLAIN without ANALYZE, the extension's own checks and
@@ -63,9 +66,14 @@
 PG_FUNCTION_INFO_V1(usage_tracking);
 PG_FUNCTION_INFO_V1(usage_counts);
 PG_FUNCTION_INFO_V1(usage_of);
+PG_FUNCTION_INFO_V1(usage_users);
 
 #define USAGE_FILE PGSTAT_STAT_PERMANENT_DIRECTORY "/phased_change.stat"
-#define USAGE_FILE_MAGIC 0x50435532	/* "PCU2" */
+#define USAGE_FILE_MAGIC 0x50435533	/* "PCU3": with the users of each object */
+#define USAGE_FILE_MAGIC_V2 0x50435532	/* "PCU2": 1.3, without them */
+
+/* How many distinct (role, application) pairs each object keeps. */
+#define USAGE_USERS_MAX 16
 
 /* A guarded object, per database. */
 typedef struct UsageKey
@@ -73,6 +81,18 @@ typedef struct UsageKey
 	Oid			dbid;
 	int64		object_id;
 } UsageKey;
+
+/* One role and application_name that used an object in the current phase. */
+typedef struct UsageUser
+{
+	Oid			role;			/* named when read; InvalidOid for "others" */
+	char		application[NAMEDATALEN];
+	int64		uses;			/* statements */
+	int64		reads;
+	int64		writes;
+	TimestampTz first_seen;
+	TimestampTz last_seen;
+} UsageUser;
 
 /* Its counts, in shared memory. */
 typedef struct UsageEntry
@@ -85,7 +105,23 @@ typedef struct UsageEntry
 	TimestampTz last_seen;
 	Oid			last_role;		/* named when read, not on every use */
 	char		last_application[NAMEDATALEN];
+	int			nusers;			/* used entries of users[] */
+	UsageUser	users[USAGE_USERS_MAX];
+	UsageUser	others;			/* the pairs beyond the bound, summed */
 } UsageEntry;
+
+/* An entry as 1.3 saved it (file format PCU2), loaded without users. */
+typedef struct UsageEntryV2
+{
+	UsageKey	key;
+	slock_t		mutex;
+	int64		reads;
+	int64		writes;
+	TimestampTz first_seen;
+	TimestampTz last_seen;
+	Oid			last_role;
+	char		last_application[NAMEDATALEN];
+} UsageEntryV2;
 
 /* Global state, in shared memory. */
 typedef struct UsageShared
@@ -133,11 +169,15 @@ static MemoryContext tracked_context = NULL;
 static uint64 tracked_generation = 0;
 static bool usage_suspended = false;
 
-/* An object whose counts are dropped if the transaction commits. */
+/*
+ * An object whose counts are dropped if the transaction commits, or, with
+ * users_only, whose users are reset (its plan changed phase).
+ */
 typedef struct UsageForget
 {
 	int64		object_id;
 	int			nest_level;		/* of the subtransaction that asked */
+	bool		users_only;
 } UsageForget;
 
 static List *usage_forget_pending = NIL;	/* of UsageForget */
@@ -262,6 +302,33 @@ usage_file_is_current(const UsageFileHeader *header)
 }
 
 /*
+ * usage_read_entry
+ *		Read one saved entry, in the current format or in that of 1.3
+ *		(which kept no users: the entry starts with none).
+ */
+static bool
+usage_read_entry(FILE *file, uint32 magic, UsageEntry *entry)
+{
+	UsageEntryV2 old;
+
+	if (magic == USAGE_FILE_MAGIC)
+		return fread(entry, sizeof(UsageEntry), 1, file) == 1 &&
+			entry->nusers >= 0 && entry->nusers <= USAGE_USERS_MAX;
+	if (fread(&old, sizeof(old), 1, file) != 1)
+		return false;
+	memset(entry, 0, sizeof(UsageEntry));
+	entry->key = old.key;
+	entry->reads = old.reads;
+	entry->writes = old.writes;
+	entry->first_seen = old.first_seen;
+	entry->last_seen = old.last_seen;
+	entry->last_role = old.last_role;
+	memcpy(entry->last_application, old.last_application, NAMEDATALEN);
+	entry->last_application[NAMEDATALEN - 1] = '\0';
+	return true;
+}
+
+/*
  * usage_load
  *		At start: load the counts saved at the last clean shutdown, then
  *		remove the file, so that a crash can never bring them back.
@@ -280,7 +347,8 @@ usage_load(void)
 					 errmsg("could not read file \"%s\": %m", USAGE_FILE)));
 		return;
 	}
-	if (fread(&header, sizeof(header), 1, file) != 1 || header.magic != USAGE_FILE_MAGIC)
+	if (fread(&header, sizeof(header), 1, file) != 1 ||
+		(header.magic != USAGE_FILE_MAGIC && header.magic != USAGE_FILE_MAGIC_V2))
 		ereport(LOG,
 				(errmsg("ignoring file \"%s\" with an unexpected format", USAGE_FILE)));
 	else if (!usage_file_is_current(&header))
@@ -290,7 +358,7 @@ usage_load(void)
 	{
 		UsageEntry	saved;
 
-		for (int i = 0; i < header.count && fread(&saved, sizeof(saved), 1, file) == 1; i++)
+		for (int i = 0; i < header.count && usage_read_entry(file, header.magic, &saved); i++)
 		{
 			UsageEntry *entry;
 
@@ -447,6 +515,45 @@ tracked_lookup(Oid relid)
 }
 
 /*
+ * usage_user_count
+ *		Count one use for the current role and application_name of the
+ *		entry (called with its spinlock held): a few comparisons, no
+ *		allocation.  Pairs beyond USAGE_USERS_MAX are summed as "others".
+ */
+static void
+usage_user_count(UsageEntry *entry, bool read, bool write, TimestampTz now)
+{
+	Oid			role = GetUserId();
+	const char *application = application_name ? application_name : "";
+	UsageUser  *user = NULL;
+
+	for (int i = 0; i < entry->nusers; i++)
+	{
+		if (entry->users[i].role == role &&
+			strncmp(entry->users[i].application, application, NAMEDATALEN - 1) == 0)
+		{
+			user = &entry->users[i];
+			break;
+		}
+	}
+	if (user == NULL && entry->nusers < USAGE_USERS_MAX)
+	{
+		user = &entry->users[entry->nusers++];
+		memset(user, 0, sizeof(UsageUser));
+		user->role = role;
+		strlcpy(user->application, application, NAMEDATALEN);
+	}
+	if (user == NULL)
+		user = &entry->others;
+	if (user->uses == 0)
+		user->first_seen = now;
+	user->uses++;
+	user->reads += read ? 1 : 0;
+	user->writes += write ? 1 : 0;
+	user->last_seen = now;
+}
+
+/*
  * usage_count
  *		Count one use of a guarded object.
  */
@@ -490,6 +597,8 @@ usage_count(int64 object_id, bool read, bool write)
 			SpinLockInit(&entry->mutex);
 			entry->reads = entry->writes = 0;
 			entry->first_seen = now;
+			entry->nusers = 0;
+			memset(&entry->others, 0, sizeof(UsageUser));
 		}
 	}
 	SpinLockAcquire(&entry->mutex);
@@ -498,6 +607,7 @@ usage_count(int64 object_id, bool read, bool write)
 	entry->last_seen = now;
 	entry->last_role = GetUserId();
 	strlcpy(entry->last_application, application_name ? application_name : "", NAMEDATALEN);
+	usage_user_count(entry, read, write, now);
 	SpinLockRelease(&entry->mutex);
 	LWLockRelease(usage_shared->lock);
 }
@@ -852,8 +962,8 @@ usage_counted_objects(void)
  *		next plan end of the database that sees the plan ended drops them
  *		(plan.c asks for every counted object whose plan has ended).
  */
-void
-usage_forget(int64 object_id)
+static void
+usage_forget_request(int64 object_id, bool users_only)
 {
 	MemoryContext oldcontext;
 	UsageForget *forget;
@@ -864,8 +974,27 @@ usage_forget(int64 object_id)
 	forget = palloc(sizeof(UsageForget));
 	forget->object_id = object_id;
 	forget->nest_level = GetCurrentTransactionNestLevel();
+	forget->users_only = users_only;
 	usage_forget_pending = lappend(usage_forget_pending, forget);
 	MemoryContextSwitchTo(oldcontext);
+}
+
+void
+usage_forget(int64 object_id)
+{
+	usage_forget_request(object_id, false);
+}
+
+/*
+ * usage_users_reset
+ *		The plan of the object changes phase: forget who used it, once the
+ *		transaction commits (like usage_forget), so that the users shown are
+ *		those of the current phase.  The counts and last use are kept.
+ */
+void
+usage_users_reset(int64 object_id)
+{
+	usage_forget_request(object_id, true);
 }
 
 /*
@@ -925,12 +1054,25 @@ usage_forget_at_commit(XactEvent event, void *arg)
 		LWLockAcquire(usage_shared->lock, LW_EXCLUSIVE);
 		foreach(lc, usage_forget_pending)
 		{
+			UsageForget *forget = lfirst(lc);
 			UsageKey	key;
+			UsageEntry *entry;
 
 			memset(&key, 0, sizeof(key));
 			key.dbid = MyDatabaseId;
-			key.object_id = ((UsageForget *) lfirst(lc))->object_id;
-			hash_search(usage_hash, &key, HASH_REMOVE, NULL);
+			key.object_id = forget->object_id;
+			if (!forget->users_only)
+			{
+				hash_search(usage_hash, &key, HASH_REMOVE, NULL);
+				continue;
+			}
+			entry = hash_search(usage_hash, &key, HASH_FIND, NULL);
+			if (entry == NULL)
+				continue;
+			SpinLockAcquire(&entry->mutex);
+			entry->nusers = 0;
+			memset(&entry->others, 0, sizeof(UsageUser));
+			SpinLockRelease(&entry->mutex);
 		}
 		LWLockRelease(usage_shared->lock);
 	}
@@ -940,4 +1082,98 @@ usage_forget_at_commit(XactEvent event, void *arg)
 		list_free_deep(usage_forget_pending);
 		usage_forget_pending = NIL;
 	}
+}
+
+/*
+ * usage_users_put
+ *		One row of usage_users() for one user of an entry.
+ */
+static void
+usage_users_put(ReturnSetInfo *rsinfo, int64 object_id, const UsageUser *user, bool others)
+{
+	Datum		values[9];
+	bool		nulls[9] = {false};
+	char	   *role = others ? NULL : GetUserNameFromId(user->role, true);
+
+	values[0] = Int64GetDatum(object_id);
+	values[1] = role ? DirectFunctionCall1(namein, CStringGetDatum(role)) : (Datum) 0;
+	nulls[1] = role == NULL;
+	values[2] = others ? (Datum) 0 : CStringGetTextDatum(user->application);
+	nulls[2] = others;
+	values[3] = Int64GetDatum(user->uses);
+	values[4] = Int64GetDatum(user->reads);
+	values[5] = Int64GetDatum(user->writes);
+	values[6] = TimestampTzGetDatum(user->first_seen);
+	values[7] = TimestampTzGetDatum(user->last_seen);
+	values[8] = BoolGetDatum(others);
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+}
+
+/*
+ * usage_users(object_id bigint DEFAULT NULL)
+ *		Every role and application_name that used this database's guarded
+ *		objects (or one of them) during their plan's current phase: object_id,
+ *		role, application, uses, reads, writes, first_seen, last_seen, and
+ *		others (true on the one row that sums the pairs beyond the bound,
+ *		with role and application NULL).  Entries are copied under the lock
+ *		and named after it is released.
+ */
+Datum
+usage_users(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	HASH_SEQ_STATUS status;
+	UsageEntry *entry;
+	List	   *copies = NIL;
+	ListCell   *lc;
+	bool		one = !PG_ARGISNULL(0);
+	int64		object_id = one ? PG_GETARG_INT64(0) : 0;
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (usage_shared == NULL)
+		return (Datum) 0;
+
+	LWLockAcquire(usage_shared->lock, LW_SHARED);
+	if (one)
+	{
+		UsageKey	key;
+
+		memset(&key, 0, sizeof(key));
+		key.dbid = MyDatabaseId;
+		key.object_id = object_id;
+		entry = hash_search(usage_hash, &key, HASH_FIND, NULL);
+		if (entry != NULL)
+		{
+			UsageEntry *copy = palloc(sizeof(UsageEntry));
+
+			usage_copy(entry, copy);
+			copies = lappend(copies, copy);
+		}
+	}
+	else
+	{
+		hash_seq_init(&status, usage_hash);
+		while ((entry = hash_seq_search(&status)) != NULL)
+		{
+			if (entry->key.dbid == MyDatabaseId && entry->nusers > 0)
+			{
+				UsageEntry *copy = palloc(sizeof(UsageEntry));
+
+				usage_copy(entry, copy);
+				copies = lappend(copies, copy);
+			}
+		}
+	}
+	LWLockRelease(usage_shared->lock);
+
+	foreach(lc, copies)
+	{
+		UsageEntry *copy = lfirst(lc);
+
+		for (int i = 0; i < copy->nusers; i++)
+			usage_users_put(rsinfo, copy->key.object_id, &copy->users[i], false);
+		if (copy->others.uses > 0)
+			usage_users_put(rsinfo, copy->key.object_id, &copy->others, true);
+	}
+	return (Datum) 0;
 }

@@ -157,8 +157,8 @@ my ($read_value, $progress_after_read) = split /\n/, $after_read, 2;
 is($read_value, 'two', '(b) the retired column was read');
 like(
 	$progress_after_read,
-	qr/^f\|t\|Phase "contract" has soaked for \S+ of its 00:00:05 soak, counted from the last use of a retired object\.$/,
-	'(b) after the read notes is not ready: the soak counts from the last use');
+	qr/^f\|t\|Phase "contract" has soaked for \S+ of its 00:00:05 soak, counted from the last use of a retired object: retired table column "public\.accounts\.legacy_note", used at .* by role "\Q$me\E" \(application "\Q$appname\E"\)\.$/,
+	'(b) after the read notes is not ready: the soak counts from the last use, whose reader is named');
 is(usage('notes'),
 	"public.accounts|legacy_note|4|1\npublic.accounts|note|0|2",
 	'(b) the read in contract was counted');
@@ -166,8 +166,8 @@ like(
 	$node->safe_psql(
 		'postgres', q{SELECT array_to_string(retired_usage, ' ')
 					  FROM phased_change.progress WHERE plan = 'notes'}),
-	qr/^Retired table column "public\.accounts\.legacy_note" was last used at .* by role "\Q$me\E" \(application "\Q$appname\E"\): 4 reads, 1 writes\.$/,
-	'(b) progress names the last use of the retired column');
+	qr/^Retired table column "public\.accounts\.legacy_note" was last used at .* by role "\Q$me\E" \(application "\Q$appname\E"\): 4 reads, 1 writes\. In the current phase: role "\Q$me\E" \(application "\Q$appname\E"\) 1 uses \(1 reads, 0 writes\), last at .*\.$/,
+	'(b) progress names the last use of the retired column, and who used it in this phase');
 ok( $node->poll_query_until(
 		'postgres', q{SELECT ready FROM phased_change.progress WHERE plan = 'notes'}),
 	'(b) notes is ready again once the soak has passed since the read');
@@ -178,11 +178,18 @@ my $usage_query = q{SELECT plan, "table", "column", reads, writes, first_seen,
 						   tracking_since, tracking_complete
 					FROM phased_change.column_usage ORDER BY plan, "column"};
 my $usage_before = $node->safe_psql('postgres', $usage_query);
+my $users_query = q{SELECT plan, object, role, application, uses, reads, writes,
+						   first_seen, last_seen, others
+					FROM phased_change.retired_usage ORDER BY 1, 2, 3, 4};
+my $users_before = $node->safe_psql('postgres', $users_query);
 my $since_before = tracking_since();
 
 $node->restart;    # pg_ctl restart, whose default mode is fast
 is($node->safe_psql('postgres', $usage_query),
 	$usage_before, '(c) every count survives a fast restart');
+isnt($users_before, '', '(c) retired_usage names who used the retired column');
+is($node->safe_psql('postgres', $users_query),
+	$users_before, '(c) who used each retired object survives a fast restart');
 is(usage('notes'),
 	"public.accounts|legacy_note|4|1\npublic.accounts|note|0|2",
 	'(c) the same reads and writes after the restart');
@@ -377,6 +384,9 @@ is( $node->safe_psql(
 					  FROM phased_change.progress}),
 	'gap:abandoned,notes:completed',
 	'(f) no plan is active any more');
+# the refused DROP EXTENSIONs are recorded first: the recorder's inserts
+# must not race the drop of the history
+$node->safe_psql('postgres', 'SELECT phased_change.recorder_wait()');
 $node->safe_psql('postgres', 'DROP EXTENSION phased_change');
 is( $node->safe_psql(
 		'postgres', q{SELECT count(*) FROM pg_extension WHERE extname = 'phased_change'}),
