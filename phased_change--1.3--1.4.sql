@@ -568,18 +568,25 @@ CROSS JOIN LATERAL (
  */
 CROSS JOIN LATERAL (
 	SELECT COALESCE(pg_catalog.array_agg(CASE WHEN bk.status OPERATOR(pg_catalog.=) 'failed'
-				THEN pg_catalog.format('Backfill of table "%s" failed: %s.', bk.rel, bk.last_error)
+				THEN pg_catalog.format('Backfill of table "%s" failed: %s.', bt.name, bk.last_error)
 				ELSE pg_catalog.format('Backfill of table "%s" is not done yet: %s rows passed.',
-									   bk.rel, bk.rows_done) END
-				ORDER BY bk.rel::pg_catalog.text), '{}') AS blockers,
+									   bt.name, bk.rows_done) END
+				ORDER BY bt.name), '{}') AS blockers,
 		   (pg_catalog.array_agg(CASE WHEN bk.status OPERATOR(pg_catalog.=) 'failed'
 				THEN pg_catalog.format('Fix what made the backfill of table "%s" fail, then register it again with SELECT phase_backfill(%L, %L, ...).',
-									   bk.rel, p.name, bk.rel::pg_catalog.text)
+									   bt.name, p.name, bt.name)
 				ELSE pg_catalog.format('Wait for the backfill of table "%s" to finish (see phased_change.backfills), then run SELECT phase_verify(%L).',
-									   bk.rel, p.name) END
-				ORDER BY bk.status OPERATOR(pg_catalog.=) 'failed' DESC, bk.rel::pg_catalog.text))[1]
+									   bt.name, p.name) END
+				ORDER BY bk.status OPERATOR(pg_catalog.=) 'failed' DESC, bt.name))[1]
 			   AS next_step
 	FROM phased_change.backfill bk
+	CROSS JOIN LATERAL (
+		SELECT COALESCE((SELECT pg_catalog.format('%I.%I', n.nspname, c.relname)
+						 FROM pg_catalog.pg_class c
+						 JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+						 WHERE c.oid OPERATOR(pg_catalog.=) bk.rel::pg_catalog.oid),
+						bk.rel::pg_catalog.oid::pg_catalog.text) AS name
+	) bt
 	WHERE bk.plan_id OPERATOR(pg_catalog.=) p.plan_id
 	  AND p.status OPERATOR(pg_catalog.=) 'active'
 	  AND p.phase OPERATOR(pg_catalog.=) 2

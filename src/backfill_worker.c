@@ -460,14 +460,14 @@ backfill_step_in_transaction(int64 backfill_id, int64 *pause_ms)
 	backfill_record_batch(&job, passed, updated, last_key, done);
 	if (done)
 	{
-		Oid			argtypes[1] = {INT8OID};
-		Datum		values[1] = {Int64GetDatum(backfill_id)};
+		Oid			argtypes[2] = {INT8OID, TEXTOID};
+		Datum		values[2] = {Int64GetDatum(backfill_id), CStringGetTextDatum(job.relname)};
 
-		if (SPI_execute_with_args("SELECT pg_catalog.jsonb_build_object('table', %s::pg_catalog.text,"
+		if (SPI_execute_with_args("SELECT pg_catalog.jsonb_build_object('table', $2,"
 								  " 'rows_done', rows_done, 'rows_updated', rows_updated,"
 								  " 'batches', batches)::pg_catalog.text"
 								  " FROM phased_change.backfill WHERE backfill_id = $1",
-								  1, argtypes, values, NULL, false, 1) != SPI_OK_SELECT)
+								  2, argtypes, values, NULL, false, 1) != SPI_OK_SELECT)
 			elog(ERROR, "could not read backfill %lld", (long long) backfill_id);
 		backfill_history(job.plan_id, "backfill_done",
 						 SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
@@ -658,10 +658,10 @@ backfill_fail_in_transaction(int64 backfill_id, const char *message)
 					 history_detail("table", job.relname ? job.relname :
 									psprintf("%u", job.relid),
 									"error", reason, NULL));
-	catalog_end(&session);
 	ereport(LOG,
 			(errmsg("phased_change backfill of %s failed: %s",
 					job.relname ? job.relname : psprintf("%u", job.relid), reason)));
+	catalog_end(&session);
 }
 
 /*
@@ -762,13 +762,15 @@ backfill_list_runnable(void)
 
 /*
  * backfill_slot
- *		The scheduling slot of a backfill, made on first sight.
+ *		The scheduling slot of a backfill, made on first sight; the slots
+ *		live as long as the worker.
  */
 static BackfillSlot *
 backfill_slot(List **slots, int64 backfill_id)
 {
 	ListCell   *lc;
 	BackfillSlot *slot;
+	MemoryContext old;
 
 	foreach(lc, *slots)
 	{
@@ -776,9 +778,11 @@ backfill_slot(List **slots, int64 backfill_id)
 		if (slot->backfill_id == backfill_id)
 			return slot;
 	}
-	slot = MemoryContextAllocZero(TopMemoryContext, sizeof(BackfillSlot));
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	slot = palloc0(sizeof(BackfillSlot));
 	slot->backfill_id = backfill_id;
 	*slots = lappend(*slots, slot);
+	MemoryContextSwitchTo(old);
 	return slot;
 }
 
