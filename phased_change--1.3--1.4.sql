@@ -111,7 +111,7 @@ SELECT p.name AS plan,
 					  AND l.database OPERATOR(pg_catalog.=) (
 							SELECT d.oid FROM pg_catalog.pg_database d
 							WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())
-					  AND l.classid OPERATOR(pg_catalog.=) 1885434227::pg_catalog.oid
+					  AND l.classid OPERATOR(pg_catalog.=) 1885888883::pg_catalog.oid
 					  AND l.objid OPERATOR(pg_catalog.=) 1701076850::pg_catalog.oid
 					  AND l.objsubid OPERATOR(pg_catalog.=) 20546
 					  AND l.granted)
