@@ -37,7 +37,6 @@ PGFILEDESC = "phased_change - four-phase schema change plans enforced by the dat
 REGRESS_COMMON = plans objects checks advance privileges owner guard unplanned bypass self_protection \
 	hostile_input evidence verification_cost walkthrough backfill
 REGRESS = $(REGRESS_COMMON) settings_unloaded usage_unloaded
-REGRESS_QUICK = plans backfill
 REGRESS_PRELOAD = $(REGRESS_COMMON) settings_preloaded usage_preloaded
 REGRESS_OPTS = --temp-instance=tmp_check_regress --temp-config=test/regress.conf
 

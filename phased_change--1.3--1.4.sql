@@ -125,8 +125,9 @@ SELECT p.name AS plan,
 	   r.rows_per_second,
 	   CASE WHEN b.status OPERATOR(pg_catalog.=) ANY (ARRAY['running', 'throttled'])
 				 AND r.rows_per_second OPERATOR(pg_catalog.>) 0 AND e.rows_estimated IS NOT NULL
-			THEN pg_catalog.make_interval(secs => GREATEST(e.rows_estimated OPERATOR(pg_catalog.-) b.rows_done, 0)
-												  OPERATOR(pg_catalog./) r.rows_per_second)
+			THEN pg_catalog.make_interval(0, 0, 0, 0, 0, 0,
+				(GREATEST(e.rows_estimated OPERATOR(pg_catalog.-) b.rows_done, 0)
+				 OPERATOR(pg_catalog./) r.rows_per_second)::pg_catalog.float8)
 	   END AS eta,
 	   b.started_at,
 	   b.finished_at,

@@ -66,7 +66,7 @@ SELECT phase_backfill('bf', 'user_profile',
 });
 ok( $node->poll_query_until(
 		'postgres',
-		q{SELECT batches >= 3 AND status = 'running'
+		q{SELECT batches >= 3 AND status = 'running' AND eta > '0'
 		  FROM phased_change.backfills WHERE "table" = 'public.user_profile'}),
 	'(a) the worker runs batches, and the view says running');
 $node->stop('immediate');
