@@ -259,12 +259,11 @@ backfill_standby_lag(const CatalogSession *session, Datum max_lag)
 }
 
 /*
- * backfill_as_owner
- *		Enter (enter = true) or leave the rights under which a backfill's
- *		statements run: the plan's owner, security-restricted, the
- *		backfill's search_path with pg_temp last, a short lock_timeout, and
- *		usage tracking suspended (a backfill is not the application's use of
- *		the columns it reads).
+ * The rights under which a backfill's statements run, entered by
+ * backfill_rights_enter and left by backfill_rights_leave: the plan's
+ * owner, security-restricted, the backfill's search_path with pg_temp last,
+ * a short lock_timeout, and usage tracking suspended (a backfill is not the
+ * application's use of the columns it reads).
  */
 typedef struct BackfillRights
 {
@@ -522,7 +521,7 @@ backfill_find_failing_key(BackfillJob *job)
 	Datum		values[1 + INDEX_MAX_KEYS];
 	char	   *columns;
 	SPITupleTable *keys;
-	char	   *found = NULL;
+	char	   *volatile found = NULL;
 	MemoryContext context = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
 
@@ -596,7 +595,8 @@ backfill_fail_in_transaction(int64 backfill_id, const char *message)
 {
 	CatalogSession session;
 	BackfillJob job;
-	char	   *reason = NULL;
+	BackfillJob *probe;
+	char	   *volatile reason = NULL;
 	char	   *start;
 	Oid			argtypes[2] = {INT8OID, TEXTOID};
 	Datum		values[2];
@@ -607,11 +607,15 @@ backfill_fail_in_transaction(int64 backfill_id, const char *message)
 		catalog_end(&session);
 		return;
 	}
-	/* the probe runs in a subtransaction that is always rolled back */
+	/*
+	 * The probe runs in a subtransaction that is always rolled back, on a
+	 * copy of the job (in memory that a longjmp does not clobber).
+	 */
+	probe = palloc(sizeof(BackfillJob));
+	*probe = job;
 	{
 		MemoryContext context = CurrentMemoryContext;
 		ResourceOwner owner = CurrentResourceOwner;
-		BackfillJob probe = job;
 
 		BeginInternalSubTransaction(NULL);
 		MemoryContextSwitchTo(context);
@@ -619,11 +623,9 @@ backfill_fail_in_transaction(int64 backfill_id, const char *message)
 		{
 			BackfillRights rights;
 
-			backfill_open_job(&probe);
-			job.key = probe.key;
-			job.relname = probe.relname;
-			backfill_rights_enter(&probe, &rights);
-			reason = backfill_find_failing_key(&probe);
+			backfill_open_job(probe);
+			backfill_rights_enter(probe, &rights);
+			reason = backfill_find_failing_key(probe);
 			backfill_rights_leave(&rights);
 			RollbackAndReleaseCurrentSubTransaction();
 		}
@@ -639,6 +641,8 @@ backfill_fail_in_transaction(int64 backfill_id, const char *message)
 		MemoryContextSwitchTo(context);
 		CurrentResourceOwner = owner;
 	}
+	job.key = probe->key;
+	job.relname = probe->relname;
 	if (reason == NULL)
 	{
 		start = job.nkey == 0 || job.key.ncolumns == 0 ? pstrdup("the first batch") :
@@ -673,8 +677,8 @@ static BackfillOutcome
 backfill_step(int64 backfill_id, int64 *pause_ms)
 {
 	MemoryContext context = CurrentMemoryContext;
-	BackfillOutcome outcome;
-	ErrorData  *edata = NULL;
+	volatile BackfillOutcome outcome;
+	ErrorData  *volatile edata = NULL;
 
 	*pause_ms = 0;
 	SetCurrentStatementStartTimestamp();
