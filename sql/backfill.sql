@@ -177,6 +177,24 @@ ORDER BY event_id;
 SET ROLE regress_backfill_owner;
 SELECT phase_backfill('bf', 'ukey', 'v = 1', 'v IS NULL');
 
+-- What the worker reads is not use of a retired column (preloaded, usage
+-- tracking would count it; not preloaded there is nothing to count).
+RESET ROLE;
+CREATE TABLE bf.tracked (id int PRIMARY KEY, old_value int, new_value int);
+INSERT INTO bf.tracked SELECT i, i, NULL FROM generate_series(1, 50) i;
+ALTER TABLE bf.tracked OWNER TO regress_backfill_owner;
+SET ROLE regress_backfill_owner;
+SELECT phase_plan_create('bf-usage', NULL, '0');
+SELECT phase_retire('bf-usage', 'tracked', 'old_value');
+SELECT phase_advance('bf-usage');
+SELECT phase_backfill('bf-usage', 'tracked', 'new_value = old_value', 'new_value IS NULL', 20);
+RESET ROLE;
+SELECT phased_change.backfill_wait('bf-usage', 'bf.tracked');
+SELECT "column", COALESCE(reads, 0) AS reads, COALESCE(writes, 0) AS writes
+FROM phased_change.column_usage WHERE plan = 'bf-usage';
+SET ROLE regress_backfill_owner;
+SELECT phase_abandon('bf-usage', 'end of test');
+
 RESET ROLE;
 RESET search_path;
 DROP SCHEMA bf CASCADE;
