@@ -177,6 +177,23 @@ ORDER BY event_id;
 SET ROLE regress_backfill_owner;
 SELECT phase_backfill('bf', 'ukey', 'v = 1', 'v IS NULL');
 
+-- A key of several columns is walked with row comparisons.
+RESET ROLE;
+CREATE TABLE bf.pair (a int, b text, v int, PRIMARY KEY (a, b));
+INSERT INTO bf.pair SELECT i / 4, 'k' || i % 4, NULL FROM generate_series(0, 13) i;
+ALTER TABLE bf.pair OWNER TO regress_backfill_owner;
+SET ROLE regress_backfill_owner;
+SELECT phase_plan_create('bf-pair', NULL, '0');
+SELECT phase_advance('bf-pair');
+SELECT phase_backfill('bf-pair', 'pair', 'v = a', 'v IS NULL', 5);
+RESET ROLE;
+SELECT phased_change.backfill_wait('bf-pair', 'bf.pair');
+SELECT "table", status, rows_done, rows_updated, batches, last_key
+FROM phased_change.backfills WHERE plan = 'bf-pair';
+SELECT count(*) AS not_done FROM bf.pair WHERE v IS DISTINCT FROM a;
+SET ROLE regress_backfill_owner;
+SELECT phase_abandon('bf-pair', 'end of test');
+
 -- What the worker reads is not use of a retired column (preloaded, usage
 -- tracking would count it; not preloaded there is nothing to count).
 RESET ROLE;
