@@ -509,7 +509,8 @@ backfill_param_list(int first, int count)
  * backfill_find_failing_key
  *		Update the batch's rows one at a time, each in a subtransaction that
  *		is rolled back, until one raises; returns "key (...)=(...): message"
- *		for it, or NULL when none does.
+ *		for it, or NULL when none does (a lock timeout on a row is passed
+ *		over: it is not the row's fault).
  */
 static char *
 backfill_find_failing_key(BackfillJob *job)
@@ -573,7 +574,9 @@ backfill_find_failing_key(BackfillJob *job)
 			edata = CopyErrorData();
 			FlushErrorState();
 			RollbackAndReleaseCurrentSubTransaction();
-			found = psprintf("%s: %s", backfill_key_text(key, upper), edata->message);
+			/* a row locked by someone else says nothing about the row */
+			if (!backfill_error_passes(edata))
+				found = psprintf("%s: %s", backfill_key_text(key, upper), edata->message);
 		}
 		PG_END_TRY();
 		MemoryContextSwitchTo(context);
