@@ -213,6 +213,154 @@ COMMENT ON VIEW phased_change.status
 	IS 'Where every change plan is, one short line each';
 REVOKE ALL ON phased_change.status FROM PUBLIC;
 
+ * Issue 11, backfills: phase 2 done by the database.  phase_backfill()
+ * registers a batched, throttled, resumable UPDATE of a table with a plan;
+ * one background worker per database runs every runnable backfill of the
+ * database, one batch (one transaction) at a time, and keeps its progress
+ * in phased_change.backfill, which the backfills view shows.  Each backfill
+ * also adds the migrate check "backfill of <table>".
+ */
+CREATE SEQUENCE phased_change.backfill_id_seq;
+CREATE TABLE phased_change.backfill (
+	backfill_id pg_catalog.int8 PRIMARY KEY
+				DEFAULT phased_change.catalog_next_id('phased_change.backfill_id_seq',
+													  'phased_change.backfill', 'backfill_id'),
+	plan_id		pg_catalog.int8 NOT NULL REFERENCES phased_change.plan,
+	rel			pg_catalog.regclass NOT NULL,
+	set_clause	pg_catalog.text NOT NULL,
+	pending		pg_catalog.text NOT NULL,
+	search_path pg_catalog.text NOT NULL,
+	batch_size	pg_catalog.int4 NOT NULL CHECK (batch_size OPERATOR(pg_catalog.>) 0),
+	pause		pg_catalog.interval NOT NULL
+				CHECK (pause OPERATOR(pg_catalog.>=) '0'::pg_catalog.interval),
+	max_lag		pg_catalog.interval NOT NULL
+				CHECK (max_lag OPERATOR(pg_catalog.>=) '0'::pg_catalog.interval),
+	status		pg_catalog.text NOT NULL
+				CHECK (status OPERATOR(pg_catalog.=) ANY (ARRAY['waiting', 'running', 'throttled',
+																 'done', 'failed', 'cancelled'])),
+	rows_done	pg_catalog.int8 NOT NULL DEFAULT 0,	-- rows the worker has passed
+	rows_updated pg_catalog.int8 NOT NULL DEFAULT 0,	-- of which pending, and updated
+	batches		pg_catalog.int8 NOT NULL DEFAULT 0,
+	last_key	pg_catalog.text[],	-- the key columns' values of the last row passed
+	registered_at pg_catalog.timestamptz NOT NULL,
+	started_at	pg_catalog.timestamptz,
+	finished_at pg_catalog.timestamptz,
+	throttled_by pg_catalog.text,
+	last_error	pg_catalog.text,
+	UNIQUE (plan_id, rel)
+);
+ALTER SEQUENCE phased_change.backfill_id_seq OWNED BY phased_change.backfill.backfill_id;
+SELECT pg_catalog.pg_extension_config_dump('phased_change.backfill', '');
+SELECT pg_catalog.pg_extension_config_dump('phased_change.backfill_id_seq', '');
+REVOKE ALL ON phased_change.backfill FROM PUBLIC;
+REVOKE ALL ON SEQUENCE phased_change.backfill_id_seq FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.phase_backfill(plan pg_catalog.text,
+										   rel pg_catalog.regclass,
+										   set_clause pg_catalog.text,
+										   pending pg_catalog.text,
+										   batch_size pg_catalog.int4 DEFAULT 1000,
+										   pause pg_catalog.interval DEFAULT '0',
+										   max_lag pg_catalog.interval DEFAULT '10 seconds')
+RETURNS void
+LANGUAGE C CALLED ON NULL INPUT VOLATILE
+AS 'MODULE_PATHNAME', 'phase_backfill';
+
+CREATE FUNCTION @extschema@.phase_backfill_cancel(plan pg_catalog.text, rel pg_catalog.regclass)
+RETURNS void
+LANGUAGE C CALLED ON NULL INPUT VOLATILE
+AS 'MODULE_PATHNAME', 'phase_backfill_cancel';
+
+CREATE FUNCTION phased_change.backfill_wait(plan pg_catalog.text, rel pg_catalog.regclass,
+											timeout pg_catalog.interval DEFAULT '30 seconds')
+RETURNS pg_catalog.text
+LANGUAGE C CALLED ON NULL INPUT VOLATILE
+AS 'MODULE_PATHNAME', 'backfill_wait';
+
+REVOKE ALL ON FUNCTION
+	@extschema@.phase_backfill(pg_catalog.text, pg_catalog.regclass, pg_catalog.text,
+							   pg_catalog.text, pg_catalog.int4, pg_catalog.interval,
+							   pg_catalog.interval),
+	@extschema@.phase_backfill_cancel(pg_catalog.text, pg_catalog.regclass),
+	phased_change.backfill_wait(pg_catalog.text, pg_catalog.regclass, pg_catalog.interval)
+	FROM PUBLIC;
+
+/*
+ * backfills: every backfill with its progress.  A backfill recorded as
+ * running or throttled while no worker runs (a crash, a restart, no free
+ * worker slot) shows as waiting: the next phase_* call, or the preloaded
+ * scheduler, starts the worker again.  Whether the worker runs is read
+ * from pg_locks: it holds a session-level advisory lock on a tag of its
+ * own (db_worker.c: database, 0x70686173, 0x65645f72, 0x5042).
+ */
+CREATE VIEW phased_change.backfills AS
+SELECT p.name AS plan,
+	   (SELECT pg_catalog.format('%I.%I', n.nspname, c.relname)
+		FROM pg_catalog.pg_class c
+		JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+		WHERE c.oid OPERATOR(pg_catalog.=) b.rel::pg_catalog.oid) AS "table",
+	   CASE WHEN b.status OPERATOR(pg_catalog.=) ANY (ARRAY['running', 'throttled'])
+				 AND NOT EXISTS (
+					SELECT FROM pg_catalog.pg_locks l
+					WHERE l.locktype OPERATOR(pg_catalog.=) 'advisory'
+					  AND l.database OPERATOR(pg_catalog.=) (
+							SELECT d.oid FROM pg_catalog.pg_database d
+							WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())
+					  AND l.classid OPERATOR(pg_catalog.=) 1885888883::pg_catalog.oid
+					  AND l.objid OPERATOR(pg_catalog.=) 1701076850::pg_catalog.oid
+					  AND l.objsubid OPERATOR(pg_catalog.=) 20546
+					  AND l.granted)
+			THEN 'waiting' ELSE b.status END AS status,
+	   b.rows_done,
+	   e.rows_estimated,
+	   b.batches,
+	   CASE WHEN pg_catalog.cardinality(b.last_key) OPERATOR(pg_catalog.=) 1 THEN b.last_key[1]
+			ELSE '(' OPERATOR(pg_catalog.||) pg_catalog.array_to_string(b.last_key, ', ')
+				 OPERATOR(pg_catalog.||) ')' END AS last_key,
+	   r.rows_per_second,
+	   CASE WHEN b.status OPERATOR(pg_catalog.=) ANY (ARRAY['running', 'throttled'])
+				 AND r.rows_per_second OPERATOR(pg_catalog.>) 0 AND e.rows_estimated IS NOT NULL
+			THEN pg_catalog.make_interval(0, 0, 0, 0, 0, 0,
+				(GREATEST(e.rows_estimated OPERATOR(pg_catalog.-) b.rows_done, 0)
+				 OPERATOR(pg_catalog./) r.rows_per_second)::pg_catalog.float8)
+	   END AS eta,
+	   b.started_at,
+	   b.finished_at,
+	   b.throttled_by,
+	   b.last_error,
+	   b.rows_updated,
+	   b.rel,
+	   b.plan_id
+FROM phased_change.backfill b
+JOIN phased_change.plan p ON p.plan_id OPERATOR(pg_catalog.=) b.plan_id
+CROSS JOIN LATERAL (
+	SELECT (SELECT CASE WHEN c.reltuples OPERATOR(pg_catalog.>=) 0
+						THEN pg_catalog.round(c.reltuples)::pg_catalog.int8 END
+			FROM pg_catalog.pg_class c
+			WHERE c.oid OPERATOR(pg_catalog.=) b.rel::pg_catalog.oid) AS rows_estimated
+) e
+CROSS JOIN LATERAL (
+	SELECT CASE WHEN b.started_at IS NOT NULL THEN
+			   pg_catalog.round((b.rows_done::pg_catalog.float8 OPERATOR(pg_catalog./)
+								 GREATEST(pg_catalog.date_part('epoch',
+											COALESCE(b.finished_at, pg_catalog.clock_timestamp())
+											OPERATOR(pg_catalog.-) b.started_at),
+										  0.001))::pg_catalog.numeric, 1)
+		   END AS rows_per_second
+) r;
+REVOKE ALL ON phased_change.backfills FROM PUBLIC;
+
+COMMENT ON TABLE phased_change.backfill IS 'Backfills registered with plans, and their progress';
+COMMENT ON FUNCTION @extschema@.phase_backfill(pg_catalog.text, pg_catalog.regclass, pg_catalog.text,
+											   pg_catalog.text, pg_catalog.int4, pg_catalog.interval,
+											   pg_catalog.interval)
+	IS 'Register a batched, throttled, resumable backfill of a table with a plan; it runs in migrate';
+COMMENT ON FUNCTION @extschema@.phase_backfill_cancel(pg_catalog.text, pg_catalog.regclass)
+	IS 'Cancel a backfill of a plan; its migrate check stays';
+COMMENT ON FUNCTION phased_change.backfill_wait(pg_catalog.text, pg_catalog.regclass, pg_catalog.interval)
+	IS 'Wait, at most the timeout, until a backfill is done, failed or cancelled; returns its status';
+COMMENT ON VIEW phased_change.backfills IS 'Backfills and their progress: status, rows, rate, ETA, throttling, errors';
+
 /*
  * The views that 1.4 redefines, last, after everything they call.  CREATE OR
  * REPLACE keeps their privileges and comments; new columns go at the end.
@@ -618,6 +766,37 @@ CROSS JOIN LATERAL (
 							  k.tracked_from)
 	END AS evidence
 ) x
+/*
+ * backfills (1.4): in migrate, a sentence for each backfill still running
+ * (or waiting, or throttled) and each failed one, and what to do about the
+ * first; a cancelled one leaves it to its check
+ */
+CROSS JOIN LATERAL (
+	SELECT COALESCE(pg_catalog.array_agg(CASE WHEN bk.status OPERATOR(pg_catalog.=) 'failed'
+				THEN pg_catalog.format('Backfill of table "%s" failed: %s.', bt.name, bk.last_error)
+				ELSE pg_catalog.format('Backfill of table "%s" is not done yet: %s rows passed.',
+									   bt.name, bk.rows_done) END
+				ORDER BY bt.name), '{}') AS blockers,
+		   (pg_catalog.array_agg(CASE WHEN bk.status OPERATOR(pg_catalog.=) 'failed'
+				THEN pg_catalog.format('Fix what made the backfill of table "%s" fail, then register it again with SELECT phase_backfill(%L, %L, ...).',
+									   bt.name, p.name, bt.name)
+				ELSE pg_catalog.format('Wait for the backfill of table "%s" to finish (see phased_change.backfills), then run SELECT phase_verify(%L).',
+									   bt.name, p.name) END
+				ORDER BY bk.status OPERATOR(pg_catalog.=) 'failed' DESC, bt.name))[1]
+			   AS next_step
+	FROM phased_change.backfill bk
+	CROSS JOIN LATERAL (
+		SELECT COALESCE((SELECT pg_catalog.format('%I.%I', n.nspname, c.relname)
+						 FROM pg_catalog.pg_class c
+						 JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+						 WHERE c.oid OPERATOR(pg_catalog.=) bk.rel::pg_catalog.oid),
+						bk.rel::pg_catalog.oid::pg_catalog.text) AS name
+	) bt
+	WHERE bk.plan_id OPERATOR(pg_catalog.=) p.plan_id
+	  AND p.status OPERATOR(pg_catalog.=) 'active'
+	  AND p.phase OPERATOR(pg_catalog.=) 2
+	  AND bk.status OPERATOR(pg_catalog.=) ANY (ARRAY['waiting', 'running', 'throttled', 'failed'])
+) bf
 /* every unmet condition, as sentences */
 CROSS JOIN LATERAL (
 	SELECT CASE WHEN p.status OPERATOR(pg_catalog.<>) 'active' THEN '{}'::pg_catalog.text[]
@@ -630,6 +809,9 @@ CROSS JOIN LATERAL (
 				ELSE '{}' END
 				OPERATOR(pg_catalog.||)
 				o.missing OPERATOR(pg_catalog.||) c.failed OPERATOR(pg_catalog.||) c.unverified
+				OPERATOR(pg_catalog.||)
+				/* backfills (1.4): in migrate, each one not done */
+				bf.blockers
 				OPERATOR(pg_catalog.||)
 				CASE WHEN p.phase OPERATOR(pg_catalog.=) 4 THEN o.standing ELSE '{}' END
 				OPERATOR(pg_catalog.||)
@@ -665,6 +847,7 @@ CROSS JOIN LATERAL (
 		WHEN p.status OPERATOR(pg_catalog.=) 'abandoned' THEN 'Nothing: the plan was abandoned.'
 		WHEN pg_catalog.cardinality(o.missing) OPERATOR(pg_catalog.>) 0 THEN
 			'Re-create the missing introduced objects before advancing.'
+		WHEN bf.next_step IS NOT NULL THEN bf.next_step
 		WHEN c.first_failed IS NOT NULL THEN
 			pg_catalog.format('Make check "%s" hold, then run SELECT phase_verify(%L).', c.first_failed, p.name)
 		WHEN pg_catalog.cardinality(c.unverified) OPERATOR(pg_catalog.>) 0 THEN

@@ -39,6 +39,7 @@
 #include "utils/syscache.h"
 #include "utils/varlena.h"
 
+#include "backfill.h"
 #include "phased_change.h"
 #include "refusal_recorder.h"
 
@@ -327,6 +328,7 @@ plan_lock(const char *name, PlanRow *plan)
 	bool		isnull;
 
 	recorder_kick();
+	backfill_kick();
 	/* the owner is kept by name, so that a restore never fails on it */
 	if (SPI_execute_with_args(plan_owner_by_name() ?
 							  "SELECT p.plan_id, p.status, p.phase,"

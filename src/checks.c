@@ -85,7 +85,7 @@ predicate_parse(const char *check_name, const char *sql)
  *		Refusing the word itself, even inside a literal, keeps the rule
  *		simple and closed: a check has no reason to name it.
  */
-static bool
+bool
 predicate_names_pg_temp(const char *predicate)
 {
 	char	   *lower = asc_tolower(predicate, strlen(predicate));
@@ -140,7 +140,7 @@ predicate_validate(const char *check_name, const char *predicate)
  *		The search_path a check runs with: the one stored with it, without
  *		any pg_temp entry, and then pg_temp explicitly last.
  */
-static char *
+char *
 check_run_search_path(const char *stored)
 {
 	char	   *copy = pstrdup(stored);

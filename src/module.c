@@ -34,6 +34,7 @@
 #include "utils/guc.h"
 #include "utils/snapmgr.h"
 
+#include "backfill.h"
 #include "guard.h"
 #include "phased_change.h"
 #include "refusal_recorder.h"
@@ -110,6 +111,7 @@ _PG_init(void)
 	guard_cache_register();
 	catalog_register_callbacks();
 	guard_register_xact_callbacks();
+	backfill_register_callbacks();
 	if (process_shared_preload_libraries_in_progress)
 	{
 		guard_install_hooks();

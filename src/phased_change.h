@@ -107,6 +107,8 @@ extern char *history_detail(const char *key,...);
 
 /* checks.c */
 extern void predicate_validate(const char *check_name, const char *predicate);
+extern bool predicate_names_pg_temp(const char *predicate);
+extern char *check_run_search_path(const char *stored);
 extern bool checks_run(const PlanRow *plan, StringInfo results);
 
 #endif							/* PHASED_CHANGE_H */

@@ -26,6 +26,7 @@
 #include "utils/datetime.h"
 #include "utils/json.h"
 
+#include "backfill.h"
 #include "phased_change.h"
 #include "refusal_recorder.h"
 #include "usage.h"
@@ -160,6 +161,7 @@ plan_set_phase(const PlanRow *plan, Phase phase, const char *status)
 							  " WHERE plan_id = $1",
 							  4, argtypes, values, NULL, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "could not update change plan \"%s\"", plan->name);
+	backfill_phase_changed(plan, phase, status);	/* start or cancel its backfills */
 	if (strcmp(status, "active") != 0)
 		plan_forget_usage();
 	else if (phase != plan->phase)

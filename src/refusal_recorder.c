@@ -60,6 +60,7 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "db_worker.h"
 #include "phased_change.h"
 #include "refusal_recorder.h"
 
@@ -284,25 +285,10 @@ static void
 recorder_start_if_idle(void)
 {
 	LOCKTAG		tag;
-	BackgroundWorker worker;
 
 	recorder_lock_tag(&tag, MyDatabaseId);
-	if (LockAcquire(&tag, ExclusiveLock, true, true) == LOCKACQUIRE_NOT_AVAIL)
-		return;
-	LockRelease(&tag, ExclusiveLock, true);
-
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = BGW_NEVER_RESTART;
-	snprintf(worker.bgw_library_name, BGW_MAXLEN, "phased_change");
-	snprintf(worker.bgw_function_name, BGW_MAXLEN, "phased_change_recorder_main");
-	snprintf(worker.bgw_name, BGW_MAXLEN, "phased_change recorder");
-	snprintf(worker.bgw_type, BGW_MAXLEN, "phased_change recorder");
-	worker.bgw_main_arg = ObjectIdGetDatum(MyDatabaseId);
-	worker.bgw_notify_pid = 0;
-
-	if (!RegisterDynamicBackgroundWorker(&worker, NULL))
+	if (db_worker_start_if_idle(&tag, "phased_change_recorder_main",
+								"phased_change recorder") == DB_WORKER_NO_SLOT)
 		ereport(WARNING,
 				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
 				 errmsg("could not start the phased_change recorder"),

@@ -26,7 +26,10 @@
 #   BENCH_CALLGRIND=1     0 skips every callgrind figure
 #   BENCH_KEEP=0          1 keeps the work directory (clusters, logs)
 #   BENCH_ONLY=           "history" runs only the figures of cost against
-#                         history length (one preloaded cluster, a minute)
+#                         history length (one preloaded cluster, a minute);
+#                         "backfill" only the backfill figures (a few minutes)
+#   BENCH_BACKFILL_ROWS=1000000   rows of user_profile for the backfill figures
+#   BENCH_BACKFILL_RATE=200       the writers' transactions per second there
 #   PG_BINDIR=/usr/lib/postgresql/15/bin
 set -euo pipefail
 
@@ -36,12 +39,12 @@ export PG_BINDIR
 
 BENCH_VARS="BENCH_SECONDS BENCH_RUNS BENCH_CLIENTS BENCH_THREADS BENCH_SCALE BENCH_PROTOCOL
 	BENCH_DDL_STATEMENTS BENCH_DDL_RUNS BENCH_CG_SMALL BENCH_CG_LARGE BENCH_CGQ_SMALL
-	BENCH_CGQ_LARGE BENCH_CALLGRIND BENCH_KEEP BENCH_ONLY"
+	BENCH_CGQ_LARGE BENCH_CALLGRIND BENCH_KEEP BENCH_ONLY BENCH_BACKFILL_ROWS BENCH_BACKFILL_RATE"
 : "${BENCH_SECONDS:=10}" "${BENCH_RUNS:=5}" "${BENCH_CLIENTS:=2}" "${BENCH_THREADS:=2}"
 : "${BENCH_SCALE:=10}" "${BENCH_PROTOCOL:=prepared}" "${BENCH_DDL_STATEMENTS:=5000}"
 : "${BENCH_DDL_RUNS:=5}" "${BENCH_CG_SMALL:=50}" "${BENCH_CG_LARGE:=300}"
 : "${BENCH_CGQ_SMALL:=200}" "${BENCH_CGQ_LARGE:=1200}" "${BENCH_CALLGRIND:=1}" "${BENCH_KEEP:=0}"
-: "${BENCH_ONLY:=}"
+: "${BENCH_ONLY:=}" "${BENCH_BACKFILL_ROWS:=1000000}" "${BENCH_BACKFILL_RATE:=200}"
 
 ###########################################################################
 # Outer part: packages, build, install, work directory, then the bench as
@@ -73,7 +76,7 @@ if [ "${1:-}" != "--inner" ]; then
 	[ "$(id -u)" = 0 ] && chown -R "$RUNAS": "$WORK"
 	cleanup_outer() {
 		# servers left behind by an interrupted inner run: stop them by pid
-		for d in "$WORK"/u "$WORK"/p; do
+		for d in "$WORK"/u "$WORK"/p "$WORK"/b; do
 			if [ -f "$d/postmaster.pid" ]; then
 				pid=$(head -1 "$d/postmaster.pid")
 				kill -QUIT "$pid" 2>/dev/null || true
@@ -109,6 +112,7 @@ export PATH="$PG_BINDIR:$PATH"
 export PGUSER=postgres PGHOST=$WORK
 U_PORT=55471		# cluster u: the extension's library not loaded
 P_PORT=55472		# cluster p: shared_preload_libraries = 'phased_change'
+B_PORT=55473		# cluster b: the backfill figures (the library loaded on demand)
 RESULTS=$OUT/figures.txt
 : > "$RESULTS"
 WIDE_MISSES=0
@@ -177,7 +181,7 @@ start_cluster() { pg_ctl -D "$WORK/$1" -l "$WORK/$1.log" -w -t 120 start >/dev/n
 stop_cluster() {
 	[ -f "$WORK/$1/postmaster.pid" ] && pg_ctl -D "$WORK/$1" -w -t 300 -m fast stop >/dev/null 2>&1 || true
 }
-stop_all() { stop_cluster u; stop_cluster p; }
+stop_all() { stop_cluster u; stop_cluster p; stop_cluster b; }
 
 ###########################################################################
 # Cost against history length: progress for one plan, a refused
@@ -282,6 +286,128 @@ history_figures() {
 			"$(calc "$many / $one" 3)" "<=" 1.10 1.20 yes
 	done
 }
+
+###########################################################################
+# Backfill (issue 11), on BENCH_BACKFILL_ROWS rows of the seed's
+# user_profile in a cluster of its own: the same rows updated by
+# phase_backfill (batches of 1,000, no pause) and by one bulk UPDATE, each
+# alone (throughput ratio, target >= 0.5), then each beside writers (pgbench
+# at a fixed rate updating random rows); the writers' p99 latency during the
+# backfill against their p99 alone (target <= 3x), and during the bulk
+# UPDATE (information).  The rows are reset (UPDATE, VACUUM, CHECKPOINT)
+# before each run, so that every run starts from the same table.
+###########################################################################
+BF_PENDING="primary_categories IS NULL OR NOT primary_categories @> legacy_categories"
+BF_SET="primary_categories = array_cat(coalesce(primary_categories, '{}'), legacy_categories)"
+
+bf_reset() {
+	psqlc $B_PORT bf -c "UPDATE user_profile SET primary_categories = NULL" \
+		-c "VACUUM user_profile" -c "CHECKPOINT"
+}
+# bf_bulk: seconds of one bulk UPDATE of the pending rows
+bf_bulk() {
+	local t0 t1
+	t0=$(now)
+	psqlc $B_PORT bf -c "UPDATE user_profile SET $BF_SET WHERE $BF_PENDING"
+	t1=$(now)
+	calc "$t1 - $t0" 3
+}
+# bf_backfill: seconds from phase_backfill to the end of the backfill
+bf_backfill() {
+	local t0 t1 status
+	t0=$(now)
+	status=$(psqlv $B_PORT bf \
+		-c "SELECT phase_backfill('bf', 'user_profile', \$\$$BF_SET\$\$, \$\$$BF_PENDING\$\$, 1000)" \
+		-c "SELECT phased_change.backfill_wait('bf', 'user_profile', '1 hour')")
+	t1=$(now)
+	[ "$(echo "$status" | tail -1)" = done ] || fail "backfill ended: $status"
+	calc "$t1 - $t0" 3
+}
+# bf_writers SECONDS PREFIX: the writers for SECONDS, their per-transaction
+# log in PREFIX.*
+bf_writers() {
+	pgbench -n -p $B_PORT -c 2 -j 2 -R "$BENCH_BACKFILL_RATE" -T "$1" -f "$OUT/bf-writer.sql" \
+		-l --log-prefix="$2" bf > "$2.out" 2>&1
+}
+# bf_p99 PREFIX FROM TO: p99 latency (ms) of the writers' transactions that
+# ended between FROM and TO (epoch seconds)
+bf_p99() {
+	cat "$1".[0-9]* 2>/dev/null | awk -v from="$2" -v to="$3" \
+		'{ t = $5 + $6 / 1e6; if (t >= from && t <= to) print $3 / 1000 }' |
+		sort -g | awk '{ a[NR] = $1 }
+			END { if (NR == 0) print "nan"; else { i = int(NR * 0.99); if (i < NR * 0.99) i++; printf "%.2f", a[i] } }'
+}
+# bf_beside WHAT SECONDS PREFIX: WHAT (bf_bulk or bf_backfill) beside the
+# writers, started a second after them; prints "seconds p99"
+bf_beside() {
+	local what=$1 secs=$2 prefix=$3 t0 t1 took wpid
+	bf_writers "$secs" "$prefix" & wpid=$!
+	sleep 1
+	t0=$(now)
+	took=$($what)
+	t1=$(now)
+	wait $wpid || fail "pgbench writers: $(cat "$prefix.out")"
+	echo "$took $(bf_p99 "$prefix" "$t0" "$t1")"
+}
+
+backfill_figures() {
+	local bulk backfill p99_alone t0 t1 bf_with bulk_with
+	make_cluster "$WORK/b" $B_PORT ""
+	start_cluster b
+	createdb -p $B_PORT bf
+	log "backfill: $BENCH_BACKFILL_ROWS rows of user_profile"
+	psqlc $B_PORT bf > /dev/null <<-SQL
+		SET client_min_messages = warning;
+		CREATE EXTENSION phased_change;
+		ALTER DATABASE bf SET phased_change.unplanned_ddl = allow;
+		CREATE TABLE user_profile (id bigint PRIMARY KEY, legacy_categories text[],
+								   primary_categories text[]);
+		INSERT INTO user_profile SELECT i, ARRAY['c' || i % 7, 'd' || i % 11], NULL
+		FROM generate_series(1, $BENCH_BACKFILL_ROWS) i;
+		VACUUM ANALYZE user_profile;
+		CHECKPOINT;
+		SELECT phase_plan_create('bf', NULL, '0');
+		SELECT phase_advance('bf');
+	SQL
+	printf '\\set id random(1, %s)\nUPDATE user_profile SET legacy_categories = legacy_categories WHERE id = :id;\n' \
+		"$BENCH_BACKFILL_ROWS" > "$OUT/bf-writer.sql"
+
+	bulk=$(bf_bulk)
+	bf_reset
+	log "backfill: one bulk UPDATE alone: $bulk s"
+	backfill=$(bf_backfill)
+	bf_reset
+	log "backfill: phase_backfill alone: $backfill s"
+	t0=$(now)
+	bf_writers 10 "$OUT/bf-alone"
+	t1=$(now)
+	p99_alone=$(bf_p99 "$OUT/bf-alone" "$t0" "$t1")
+	bf_with=$(bf_beside bf_backfill "$(calc "$backfill * 2 + 5" 0)" "$OUT/bf-backfill")
+	bf_reset
+	bulk_with=$(bf_beside bf_bulk "$(calc "$bulk * 2 + 5" 0)" "$OUT/bf-bulk")
+	log "backfill: beside the writers (seconds, writers' p99 ms): backfill $bf_with, bulk UPDATE $bulk_with"
+
+	figure "backfill rows/s, vs one bulk UPDATE alone" \
+		"$(calc "$BENCH_BACKFILL_ROWS / $backfill" 0)" "$(calc "$BENCH_BACKFILL_ROWS / $bulk" 0)" \
+		"$(calc "$bulk / $backfill" 3)" ">=" 0.5 0.25 yes
+	figure "writers' p99 ms during the backfill / alone" "${bf_with#* }" "$p99_alone" \
+		"$(calc "${bf_with#* } / $p99_alone" 3)" "<=" 3 6 yes \
+		"the backfill took ${bf_with%% *} s beside the writers"
+	figure "writers' p99 ms during one bulk UPDATE / alone" "${bulk_with#* }" "$p99_alone" \
+		"$(calc "${bulk_with#* } / $p99_alone" 3)" "<=" 3 6 no \
+		"the bulk UPDATE took ${bulk_with%% *} s beside the writers"
+	stop_cluster b
+}
+
+if [ "$BENCH_ONLY" = backfill ]; then
+	log "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null); only the backfill figures"
+	printf '%-62s %14s %14s\n' "figure" "with" "without" | tee -a "$RESULTS"
+	backfill_figures
+	trap - EXIT
+	stop_all
+	[ "$WIDE_MISSES" -eq 0 ] || exit 1
+	exit 0
+fi
 
 if [ "$BENCH_ONLY" = history ]; then
 	log "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); only the history-cost figures"
@@ -846,6 +972,10 @@ report "backend caches after $((DDL_ITER * 4)) DDL statements (20,000 columns)" 
 	"guard cache $((g / 1024)) kB, usage cache $((u / 1024)) kB"
 report "shared memory: named allocations" "$SHM_NAMED"
 report "shared memory: preloaded cluster minus the other" "$(( (SHM_P - SHM_U) / 1024 )) kB ($SHM_CAP)"
+
+stop_cluster u
+stop_cluster p
+backfill_figures
 
 echo | tee -a "$RESULTS"
 log "done: $WIDE_MISSES gating figure(s) missed by a wide margin; figures in test/bench/out/figures.txt"
