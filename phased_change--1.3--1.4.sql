@@ -732,7 +732,8 @@ CROSS JOIN LATERAL (
 		   /* usage sources (issue 13): gaps that do not block, standbys not seen */
 		   CASE WHEN NOT t.require_evidence AND k.needs_evidence
 				THEN ev.gaps OPERATOR(pg_catalog.||) ev.restarts ELSE '{}' END
-		   OPERATOR(pg_catalog.||) COALESCE(ev.unseen, '{}') AS warnings
+		   OPERATOR(pg_catalog.||)
+		   CASE WHEN t.preloaded THEN COALESCE(ev.unseen, '{}') ELSE '{}' END AS warnings
 ) w
 /* what to do next */
 CROSS JOIN LATERAL (

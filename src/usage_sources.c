@@ -515,7 +515,7 @@ source_read(const char *conninfo)
 	else if (strcmp(PQgetvalue(result, 0, SQ_KEY), server_key()) == 0)
 	{
 		reading.status = "this server";
-		reading.error = pstrdup("It is this server: its uses are counted as the primary's.");
+		reading.error = pstrdup("it is this server: its uses are counted as the primary's");
 	}
 	else if (strcmp(PQgetvalue(result, 0, SQ_IN_RECOVERY), "t") != 0)
 		reading.error = pstrdup("it is not in recovery: a usage source must be a hot standby of this server");

@@ -200,14 +200,10 @@ $primary->safe_psql('postgres', "SELECT phase_usage_source_add('silent', 'host=1
 	  . $silent->sockport . "')");
 $primary->safe_psql('postgres', q{SET phased_change.usage_source_timeout = '300ms';
 	SELECT phased_change.usage_sources_collect()});
-is( $primary->safe_psql('postgres',
+like( $primary->safe_psql('postgres',
 		q{SELECT name, reachable, last_error FROM phased_change.usage_sources
 		  WHERE name IN ('wrong-password', 'silent') ORDER BY name}),
-	"silent|f|could not connect within 300 ms\n"
-	  . "wrong-password|f|connection to server on socket \""
-	  . $standby1->host . "/.s.PGSQL."
-	  . $standby1->port
-	  . "\" failed: FATAL: password authentication failed for user \"collector\"",
+	qr/^silent\|f\|could not connect within 300 ms\nwrong-password\|f\|connection to server on socket ".*" failed: FATAL: password authentication failed for user "collector"/,
 	'(d) a wrong password and a silent server are clear statuses');
 $primary->safe_psql('postgres', q{
 SELECT phase_usage_source_drop('wrong-password');
