@@ -31,6 +31,7 @@
 #include "access/htup_details.h"
 #include "access/xlog.h"
 #include "access/xlogrecovery.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
 #include "executor/spi.h"
@@ -42,6 +43,7 @@
 #include "storage/spin.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
@@ -480,12 +482,16 @@ source_query(const char *conninfo, char **error)
 				*error = libpq_message(message ? message : PQerrorMessage(conn));
 		}
 	}
-	PG_FINALLY();
+	PG_CATCH();
 	{
+		if (result != NULL)
+			PQclear(result);
 		if (conn != NULL)
 			PQfinish(conn);
+		PG_RE_THROW();
 	}
 	PG_END_TRY();
+	PQfinish(conn);
 	if (*error != NULL && result != NULL)
 	{
 		PQclear(result);
@@ -671,6 +677,20 @@ counts_prune(void)
 }
 
 /*
+ * usage_sources_catalog_present
+ *		Whether the catalog has the tables of usage sources: the library may
+ *		be newer than a catalog that ALTER EXTENSION UPDATE has not reached
+ *		yet, whose plans must keep working.
+ */
+static bool
+usage_sources_catalog_present(void)
+{
+	Oid			namespace = get_namespace_oid(PHASED_CHANGE_EXTENSION, true);
+
+	return OidIsValid(namespace) && OidIsValid(get_relname_relid("usage_source", namespace));
+}
+
+/*
  * usage_sources_collect_all
  *		Collect from every usage source of the current database, and keep
  *		this server's own counts: the scheduler's per-database tick, and
@@ -685,7 +705,7 @@ usage_sources_collect_all(void)
 	char	  **names;
 	char	  **conninfos;
 
-	if (RecoveryInProgress())
+	if (RecoveryInProgress() || !usage_sources_catalog_present())
 		return;
 	catalog_begin(&session);
 	if (SPI_execute("SELECT name, conninfo FROM phased_change.usage_source ORDER BY name",
