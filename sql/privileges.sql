@@ -13,7 +13,8 @@ CREATE ROLE regress_auditor;
 -- The grants shown in the README.
 GRANT USAGE ON SCHEMA phased_change TO regress_operator, regress_other_operator, regress_auditor;
 GRANT SELECT ON phased_change.progress, phased_change.history, phased_change.guarded_objects,
-	phased_change.blocked_ddl, phased_change.column_usage, phased_change.recorder
+	phased_change.blocked_ddl, phased_change.column_usage, phased_change.recorder,
+	phased_change.usage_sources
 	TO regress_operator, regress_other_operator, regress_auditor;
 GRANT EXECUTE ON FUNCTION phased_change.usage_tracking(), phased_change.usage_counts(),
 	phased_change.usage_of(bigint), phased_change.recorder_status()
@@ -86,6 +87,7 @@ SELECT plan, object, role FROM phased_change.guarded_objects WHERE plan = 'op-pl
 SELECT plan, "column", role FROM phased_change.column_usage WHERE plan = 'op-plan';
 SELECT count(*) FROM phased_change.blocked_ddl WHERE plan = 'op-plan';
 SELECT pending, unrecorded FROM phased_change.recorder;
+SELECT name, status FROM phased_change.usage_sources;
 SELECT phased_change.recorder_wait();
 SELECT phase_advance('op-plan');
 SELECT * FROM phased_change.plan;
