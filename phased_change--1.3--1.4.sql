@@ -277,7 +277,8 @@ SELECT p.name AS plan,
 	   n.next_step,
 	   w.warnings,
 	   CASE WHEN t.preloaded AND p.status OPERATOR(pg_catalog.=) 'active' AND r.has_retired
-			THEN r.usage END AS retired_usage,
+			/* usage sources (issue 13): the last use on each other node too */
+			THEN r.usage OPERATOR(pg_catalog.||) COALESCE(ev.node_usage, '{}') END AS retired_usage,
 	   /* replication and restores (1.3): the owner is stored by name; NULL when missing */
 	   pg_catalog.to_regrole(pg_catalog.quote_ident(p.owner)) AS owner,
 	   p.created_at
@@ -328,6 +329,31 @@ LEFT JOIN LATERAL (
 		   cv.covered_from,
 		   cv.covered_reason,
 		   cv.restarts,
+		   ARRAY(SELECT pg_catalog.format('Retired %s "%s" was last used on %s at %s by role "%s"%s: %s reads, %s writes.',
+										  so.object_type, so.identity, nc.node, nc.last_seen, nc.last_role,
+										  CASE WHEN nc.last_application_name OPERATOR(pg_catalog.<>) ''
+											   THEN pg_catalog.format(' (application "%s")', nc.last_application_name)
+											   ELSE '' END,
+										  nc.reads, nc.writes)
+				 FROM (SELECT pg_catalog.format('usage source "%s"', sc.source) AS node, sc.object_id,
+							  sc.reads, sc.writes, sc.last_seen, sc.last_role, sc.last_application_name
+					   FROM phased_change.usage_source_count sc
+					   JOIN phased_change.usage_source us ON us.name OPERATOR(pg_catalog.=) sc.source
+					   WHERE us.status OPERATOR(pg_catalog.<>) 'this server'
+					   UNION ALL
+					   SELECT pg_catalog.format('the former primary (timeline %s)', pc.timeline), pc.object_id,
+							  pc.reads, pc.writes, pc.last_seen, pc.last_role, pc.last_application_name
+					   FROM phased_change.usage_primary_count pc
+					   CROSS JOIN pg_catalog.pg_control_system() cs
+					   WHERE NOT (pc.system_identifier OPERATOR(pg_catalog.=) cs.system_identifier
+								  AND pc.timeline OPERATOR(pg_catalog.=) CASE WHEN NOT pg_catalog.pg_is_in_recovery() THEN
+											('x' OPERATOR(pg_catalog.||) pg_catalog.substr(pg_catalog.pg_walfile_name(pg_catalog.pg_current_wal_lsn()), 1, 8))::pg_catalog.bit(32)::pg_catalog.int4
+										END)) nc
+				 JOIN phased_change.object so ON so.object_id OPERATOR(pg_catalog.=) nc.object_id
+				 WHERE so.plan_id OPERATOR(pg_catalog.=) p.plan_id
+				   AND so.role OPERATOR(pg_catalog.=) 'retired'
+				   AND nc.last_seen IS NOT NULL
+				 ORDER BY so.identity, nc.node) AS node_usage,
 		   ARRAY(SELECT CASE WHEN us.status OPERATOR(pg_catalog.=) 'unreadable' THEN
 						pg_catalog.format('Usage source "%s" could not be read at %s: %s. Its reads are not seen.',
 										  us.name, us.attempted_at, us.last_error)

@@ -365,8 +365,8 @@ source_wait(PGconn *conn, int events, TimestampTz deadline)
  * source_connect_params
  *		The source's connection string, completed: this database when it
  *		names none, the statement timeout and output formats in options, and
- *		an application_name that says who connects.  Returns the number of
- *		keywords (the arrays end with NULL).
+ *		an application_name that says who connects, as the keyword and value
+ *		arrays of PQconnectStartParams (ending with NULL).
  */
 static void
 source_connect_params(const char *conninfo, const char ***keywords, const char ***values)
@@ -433,7 +433,7 @@ source_query(const char *conninfo, char **error)
 		TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 														   usage_source_timeout);
 
-		conn = PQconnectStartParams(keywords, values, false);
+		conn = PQconnectStartParams(keywords, values, 0);
 		if (conn == NULL)
 			*error = pstrdup("out of memory");
 		else if (PQstatus(conn) == CONNECTION_BAD)

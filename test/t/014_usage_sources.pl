@@ -6,8 +6,8 @@
 #  (a) a standby streaming from the primary that is not a usage source is
 #      named in progress.warnings; registering it lifts the warning;
 #  (b) a read of a retired column on standby 1 holds contract back: the
-#      soak counts from it, and column_usage names its node, role and
-#      application;
+#      soak counts from it, and column_usage and progress.retired_usage
+#      name its node, role and application;
 #  (c) standby 2 stopped is a blocker naming it and why; started again
 #      (a clean restart keeps its counts), the evidence resumes; after an
 #      immediate shutdown its tracking restarted, and the soak counts from
@@ -134,6 +134,9 @@ is( $primary->safe_psql('postgres',
 		  FROM phased_change.column_usage WHERE plan = 'reports' ORDER BY node COLLATE "C"}),
 	"primary|0|0||\nstandby1|1|0|reader|nightly_report",
 	'(b) column_usage names the node, role and application of the read');
+like(progress('retired_usage'),
+	qr/Retired table column "public\.user_profile\.legacy_categories" was last used on usage source "standby1" at .* by role "reader" \(application "nightly_report"\): 1 reads, 0 writes\./,
+	'(b) progress.retired_usage names the node too');
 like(progress('blockers'),
 	qr/Phase "contract" has soaked for \d\d:\d\d:\d\d of its 01:00:00 soak, counted from the last use of a retired object\./,
 	'(b) the soak counts from the read on standby 1');
