@@ -181,8 +181,9 @@ conninfo_check(const char *name, const char *conninfo)
 			PQconninfoFree(options);
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("connection string of usage source \"%s\" must not contain a %s", name, keyword),
-					 errdetail("The catalog keeps connection strings where pg_dump, replicas and auditors read them."),
+					 errmsg("connection string of usage source \"%s\" must not contain a password", name),
+					 errdetail("It sets \"%s\", and the catalog keeps connection strings where pg_dump, replicas and auditors read them.",
+							   keyword),
 					 errhint("Put the password in the password file of the server's operating system user (~/.pgpass, or passfile=), or use a client certificate.")));
 		}
 	}
