@@ -13,8 +13,9 @@
 #      immediate shutdown its tracking restarted, and the soak counts from
 #      that restart, naming it;
 #  (d) bad sources get a clear status and none hangs: a wrong password,
-#      and a server that accepts the connection but never answers (bounded
-#      by phased_change.usage_source_timeout);
+#      a server that accepts the connection but never answers (bounded by
+#      phased_change.usage_source_timeout), and (after the failover) the
+#      former primary started again on its own;
 #  (e) standbys refuse to register or collect;
 #  (f) the primary keeps its own counts in the catalog; after standby 1 is
 #      promoted, a read on the former primary after its last collection was
@@ -261,6 +262,18 @@ $standby1->safe_psql('postgres', q{SELECT phase_soak_set('reports', 'contract', 
 is($standby1->safe_psql('postgres', q{SELECT phase_advance('reports')}),
 	'cleanup', '(f) promoted: the plan carries on to cleanup');
 
+# (d) the former primary, started again on its own, is a primary: not a
+# source.
+$primary->start;
+$standby1->safe_psql('postgres',
+	"SELECT phase_usage_source_add('former', '" . source_conninfo($primary, $passfile) . "')");
+$standby1->safe_psql('postgres', q{SELECT phased_change.usage_sources_collect()});
+is( $standby1->safe_psql('postgres',
+		q{SELECT reachable, last_error FROM phased_change.usage_sources WHERE name = 'former'}),
+	'f|it is not in recovery: a usage source must be a hot standby of this server',
+	'(d) a source that is another primary is a clear status');
+
+$primary->stop;
 $standby1->stop;
 $standby2->stop;
 done_testing();
