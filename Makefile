@@ -21,7 +21,8 @@ OBJS = \
 	src/guard_hooks.o \
 	src/usage.o \
 	src/backfill.o \
-	src/backfill_worker.o
+	src/backfill_worker.o \
+	src/usage_sources.o
 
 EXTENSION = phased_change
 DATA = phased_change--1.0.sql phased_change--1.0--1.1.sql phased_change--1.1--1.2.sql \
@@ -35,7 +36,7 @@ PGFILEDESC = "phased_change - four-phase schema change plans enforced by the dat
 # and with the library preloaded (hooks, usage tracking).  The two lists
 # differ only in the tests of what preloading changes.
 REGRESS_COMMON = plans objects checks advance privileges owner guard unplanned bypass self_protection \
-	hostile_input evidence verification_cost operations backfill walkthrough
+	hostile_input evidence verification_cost operations backfill usage_sources walkthrough
 REGRESS = $(REGRESS_COMMON) settings_unloaded usage_unloaded
 REGRESS_PRELOAD = $(REGRESS_COMMON) settings_preloaded usage_preloaded
 REGRESS_OPTS = --temp-instance=tmp_check_regress --temp-config=test/regress.conf
@@ -46,6 +47,10 @@ ISOLATION_OPTS = --inputdir=test/isolation --temp-instance=tmp_check_iso \
 	--temp-config=test/regress.conf
 
 TAP_TESTS = 1
+
+# Usage sources read the standbys' counts over libpq, as contrib/dblink does.
+PG_CPPFLAGS = -I$(libpq_srcdir)
+SHLIB_LINK_INTERNAL = $(libpq)
 
 PG_CONFIG ?= pg_config
 

@@ -361,6 +361,153 @@ COMMENT ON FUNCTION phased_change.backfill_wait(pg_catalog.text, pg_catalog.regc
 	IS 'Wait, at most the timeout, until a backfill is done, failed or cancelled; returns its status';
 COMMENT ON VIEW phased_change.backfills IS 'Backfills and their progress: status, rows, rate, ETA, throttling, errors';
 
+ * Usage sources (issue 13): the hot standbys whose usage counts are
+ * evidence too.  A standby with the library preloaded counts the reads of
+ * guarded objects there exactly as the primary does; the primary reads
+ * those counts over libpq (src/usage_sources.c) and keeps them here, so
+ * that contract soaks from the last use on any node.  The primary also
+ * keeps its own latest counts, per server (system identifier and
+ * timeline): after a failover, the new primary knows how far the former
+ * primary's evidence reaches, and counts the soak from the moment it took
+ * over.  Collection writes only on the primary.
+ */
+CREATE TABLE phased_change.usage_source (
+	name		pg_catalog.text PRIMARY KEY
+				CHECK (name OPERATOR(pg_catalog.<>) ''),
+	conninfo	pg_catalog.text NOT NULL,
+	added_at	pg_catalog.timestamptz NOT NULL,
+	added_by	pg_catalog.name NOT NULL,
+	/* the latest collection: when tried, when it last succeeded, and how */
+	status		pg_catalog.text NOT NULL DEFAULT 'not collected'
+				CHECK (status OPERATOR(pg_catalog.=) ANY
+					   (ARRAY['not collected', 'collected', 'unreadable', 'this server'])),
+	attempted_at pg_catalog.timestamptz,
+	collected_at pg_catalog.timestamptz,
+	last_error	pg_catalog.text,
+	tracking_since pg_catalog.timestamptz,
+	replication_name pg_catalog.text
+);
+
+/* A source's counts, as of its latest successful collection. */
+CREATE TABLE phased_change.usage_source_count (
+	source		pg_catalog.text NOT NULL REFERENCES phased_change.usage_source ON DELETE CASCADE,
+	object_id	pg_catalog.int8 NOT NULL,
+	reads		pg_catalog.int8 NOT NULL,
+	writes		pg_catalog.int8 NOT NULL,
+	first_seen	pg_catalog.timestamptz,
+	last_seen	pg_catalog.timestamptz,
+	last_role	pg_catalog.name,
+	last_application_name pg_catalog.text,
+	PRIMARY KEY (source, object_id)
+);
+
+/*
+ * Every server that collected as the primary of this database: noticed_at
+ * is its first collection as the primary, collected_at its latest.
+ */
+CREATE TABLE phased_change.usage_primary (
+	system_identifier pg_catalog.int8 NOT NULL,
+	timeline	pg_catalog.int4 NOT NULL,
+	noticed_at	pg_catalog.timestamptz NOT NULL,
+	collected_at pg_catalog.timestamptz NOT NULL,
+	tracking_since pg_catalog.timestamptz,
+	PRIMARY KEY (system_identifier, timeline)
+);
+
+/* A primary's own counts, as of its latest collection. */
+CREATE TABLE phased_change.usage_primary_count (
+	system_identifier pg_catalog.int8 NOT NULL,
+	timeline	pg_catalog.int4 NOT NULL,
+	object_id	pg_catalog.int8 NOT NULL,
+	reads		pg_catalog.int8 NOT NULL,
+	writes		pg_catalog.int8 NOT NULL,
+	first_seen	pg_catalog.timestamptz,
+	last_seen	pg_catalog.timestamptz,
+	last_role	pg_catalog.name,
+	last_application_name pg_catalog.text,
+	PRIMARY KEY (system_identifier, timeline, object_id),
+	FOREIGN KEY (system_identifier, timeline) REFERENCES phased_change.usage_primary ON DELETE CASCADE
+);
+
+SELECT pg_catalog.pg_extension_config_dump('phased_change.usage_source', '');
+SELECT pg_catalog.pg_extension_config_dump('phased_change.usage_source_count', '');
+SELECT pg_catalog.pg_extension_config_dump('phased_change.usage_primary', '');
+SELECT pg_catalog.pg_extension_config_dump('phased_change.usage_primary_count', '');
+REVOKE ALL ON phased_change.usage_source, phased_change.usage_source_count,
+	phased_change.usage_primary, phased_change.usage_primary_count FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.phase_usage_source_add(name pg_catalog.text, conninfo pg_catalog.text)
+RETURNS void
+LANGUAGE C CALLED ON NULL INPUT VOLATILE
+AS 'MODULE_PATHNAME', 'phase_usage_source_add';
+
+CREATE FUNCTION @extschema@.phase_usage_source_drop(name pg_catalog.text)
+RETURNS void
+LANGUAGE C CALLED ON NULL INPUT VOLATILE
+AS 'MODULE_PATHNAME', 'phase_usage_source_drop';
+
+/* Collect from every source now (the scheduler and phase_verify do it too). */
+CREATE FUNCTION phased_change.usage_sources_collect()
+RETURNS void
+LANGUAGE C VOLATILE
+AS 'MODULE_PATHNAME', 'usage_sources_collect';
+
+/*
+ * This server as a usage source: called by the primary over libpq.  key
+ * identifies the running server (system identifier and postmaster start),
+ * replication_name is the application_name its WAL receiver gives the
+ * primary (pg_stat_replication).
+ */
+CREATE FUNCTION phased_change.usage_node(
+	OUT in_recovery pg_catalog.bool,
+	OUT system_identifier pg_catalog.int8,
+	OUT timeline pg_catalog.int4,
+	OUT started_at pg_catalog.timestamptz,
+	OUT key pg_catalog.text,
+	OUT replication_name pg_catalog.text)
+RETURNS record
+LANGUAGE C VOLATILE
+AS 'MODULE_PATHNAME', 'usage_node';
+
+REVOKE ALL ON FUNCTION @extschema@.phase_usage_source_add(pg_catalog.text, pg_catalog.text),
+	@extschema@.phase_usage_source_drop(pg_catalog.text),
+	phased_change.usage_sources_collect(), phased_change.usage_node() FROM PUBLIC;
+
+/*
+ * usage_sources: the registered sources and how their latest collection
+ * went.  A conninfo never holds a password (phase_usage_source_add refuses
+ * one).  reachable is NULL until the first collection.
+ */
+CREATE VIEW phased_change.usage_sources AS
+SELECT s.name,
+	   s.conninfo,
+	   s.collected_at AS last_collected_at,
+	   s.last_error,
+	   s.tracking_since,
+	   CASE WHEN s.status OPERATOR(pg_catalog.<>) 'not collected'
+			THEN s.status OPERATOR(pg_catalog.<>) 'unreadable' END AS reachable,
+	   s.status,
+	   s.attempted_at AS last_attempted_at,
+	   s.added_at,
+	   s.added_by
+FROM phased_change.usage_source s;
+
+REVOKE ALL ON phased_change.usage_sources FROM PUBLIC;
+
+COMMENT ON TABLE phased_change.usage_source IS 'Hot standbys whose usage counts are evidence too (usage sources)';
+COMMENT ON TABLE phased_change.usage_source_count IS 'Usage counts collected from the usage sources';
+COMMENT ON TABLE phased_change.usage_primary IS 'Servers that collected usage evidence as the primary, and when';
+COMMENT ON TABLE phased_change.usage_primary_count IS 'Usage counts of each primary, as of its latest collection';
+COMMENT ON FUNCTION @extschema@.phase_usage_source_add(pg_catalog.text, pg_catalog.text)
+	IS 'Register a hot standby whose usage counts are evidence (superusers only; no password in the conninfo)';
+COMMENT ON FUNCTION @extschema@.phase_usage_source_drop(pg_catalog.text)
+	IS 'Stop counting a usage source''s usage as evidence (superusers only)';
+COMMENT ON FUNCTION phased_change.usage_sources_collect()
+	IS 'Read the usage counts of every usage source now (on the primary)';
+COMMENT ON FUNCTION phased_change.usage_node()
+	IS 'This server as a usage source: recovery, identity, and its WAL receiver''s application_name';
+COMMENT ON VIEW phased_change.usage_sources IS 'Registered usage sources and how their latest collection went';
+
 /*
  * The views that 1.4 redefines, last, after everything they call.  CREATE OR
  * REPLACE keeps their privileges and comments; new columns go at the end.
@@ -408,17 +555,51 @@ SELECT g.plan,
 		JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
 		WHERE c.oid OPERATOR(pg_catalog.=) g.rel::pg_catalog.oid) AS "table",
 	   g.col AS "column",
-	   COALESCE(u.reads, CASE WHEN t.preloaded THEN 0 END) AS reads,
-	   COALESCE(u.writes, CASE WHEN t.preloaded THEN 0 END) AS writes,
-	   u.first_seen,
-	   u.last_seen,
-	   u.last_role,
-	   u.last_application_name,
-	   t.tracking_since,
-	   (t.preloaded AND t.uncounted OPERATOR(pg_catalog.=) 0) AS tracking_complete
+	   COALESCE(n.reads, CASE WHEN n.counted THEN 0 END) AS reads,
+	   COALESCE(n.writes, CASE WHEN n.counted THEN 0 END) AS writes,
+	   n.first_seen,
+	   n.last_seen,
+	   n.last_role,
+	   n.last_application_name,
+	   n.tracking_since,
+	   n.complete AS tracking_complete,
+	   /* usage sources (issue 13): one row per node, 'primary' or a source */
+	   n.node
 FROM phased_change.guarded_objects g
 CROSS JOIN phased_change.usage_tracking() t
 LEFT JOIN phased_change.usage_counts() u ON u.object_id OPERATOR(pg_catalog.=) g.object_id
+/*
+ * usage sources (issue 13): the nodes whose usage is evidence: this server,
+ * every source but this server itself, and (on a primary) the servers that
+ * were the primary before a failover, with their counts as last collected
+ */
+CROSS JOIN LATERAL (
+	SELECT 'primary'::pg_catalog.text AS node, t.tracking_since, t.preloaded AS counted,
+		   (t.preloaded AND t.uncounted OPERATOR(pg_catalog.=) 0) AS complete,
+		   u.reads, u.writes, u.first_seen, u.last_seen, u.last_role, u.last_application_name
+	UNION ALL
+	SELECT s.name, s.tracking_since, s.collected_at IS NOT NULL,
+		   s.status OPERATOR(pg_catalog.=) 'collected',
+		   c.reads, c.writes, c.first_seen, c.last_seen, c.last_role, c.last_application_name
+	FROM phased_change.usage_source s
+	LEFT JOIN phased_change.usage_source_count c ON c.source OPERATOR(pg_catalog.=) s.name
+												AND c.object_id OPERATOR(pg_catalog.=) g.object_id
+	WHERE s.status OPERATOR(pg_catalog.<>) 'this server'
+	UNION ALL
+	SELECT pg_catalog.format('former primary (timeline %s)', f.timeline), f.tracking_since, true, false,
+		   c.reads, c.writes, c.first_seen, c.last_seen, c.last_role, c.last_application_name
+	FROM phased_change.usage_primary f
+	LEFT JOIN phased_change.usage_primary_count c
+		ON c.system_identifier OPERATOR(pg_catalog.=) f.system_identifier
+	   AND c.timeline OPERATOR(pg_catalog.=) f.timeline
+	   AND c.object_id OPERATOR(pg_catalog.=) g.object_id
+	WHERE NOT (f.system_identifier OPERATOR(pg_catalog.=)
+				(SELECT cs.system_identifier FROM pg_catalog.pg_control_system() cs)
+			   AND f.timeline OPERATOR(pg_catalog.=)
+				CASE WHEN NOT pg_catalog.pg_is_in_recovery() THEN
+					('x' OPERATOR(pg_catalog.||) pg_catalog.substr(pg_catalog.pg_walfile_name(pg_catalog.pg_current_wal_lsn()), 1, 8))::pg_catalog.bit(32)::pg_catalog.int4
+				END)
+) n
 WHERE g.plan_status OPERATOR(pg_catalog.=) 'active';
 
 CREATE OR REPLACE VIEW phased_change.progress AS
@@ -439,7 +620,8 @@ SELECT p.name AS plan,
 	   n.next_step,
 	   w.warnings,
 	   CASE WHEN t.preloaded AND p.status OPERATOR(pg_catalog.=) 'active' AND r.has_retired
-			THEN r.usage END AS retired_usage,
+			/* usage sources (issue 13): the last use on each other node too */
+			THEN r.usage OPERATOR(pg_catalog.||) COALESCE(ev.node_usage, '{}') END AS retired_usage,
 	   /* replication and restores (1.3): the owner is stored by name; NULL when missing */
 	   pg_catalog.to_regrole(pg_catalog.quote_ident(p.owner)) AS owner,
 	   p.created_at
@@ -476,6 +658,117 @@ CROSS JOIN LATERAL (
 	WHERE o.plan_id OPERATOR(pg_catalog.=) p.plan_id
 	  AND o.role OPERATOR(pg_catalog.=) 'retired'
 ) r
+/*
+ * usage sources (issue 13), for the plans that need evidence: the last use
+ * of a retired object on another node (a source, or a primary's kept
+ * counts); from when the evidence is continuous on every node, and why
+ * (covered_from, covered_reason: the latest takeover by this server or
+ * restart of a source's tracking during the phase; restarts lists them);
+ * the sources that cannot be read (gaps); the standbys that stream from
+ * here without being sources, matched by application_name (unseen)
+ */
+LEFT JOIN LATERAL (
+	SELECT (SELECT pg_catalog.max(c.last_seen) FROM (
+				SELECT sc.last_seen FROM phased_change.usage_source_count sc
+				JOIN phased_change.object so ON so.object_id OPERATOR(pg_catalog.=) sc.object_id
+				WHERE so.plan_id OPERATOR(pg_catalog.=) p.plan_id
+				  AND so.role OPERATOR(pg_catalog.=) 'retired'
+				UNION ALL
+				SELECT pc.last_seen FROM phased_change.usage_primary_count pc
+				JOIN phased_change.object so ON so.object_id OPERATOR(pg_catalog.=) pc.object_id
+				WHERE so.plan_id OPERATOR(pg_catalog.=) p.plan_id
+				  AND so.role OPERATOR(pg_catalog.=) 'retired') c) AS last_use,
+		   cv.covered_from,
+		   cv.covered_reason,
+		   cv.restarts,
+		   ARRAY(SELECT pg_catalog.format('Retired %s "%s" was last used on %s at %s by role "%s"%s: %s reads, %s writes.',
+										  so.object_type, so.identity, nc.node, nc.last_seen, nc.last_role,
+										  CASE WHEN nc.last_application_name OPERATOR(pg_catalog.<>) ''
+											   THEN pg_catalog.format(' (application "%s")', nc.last_application_name)
+											   ELSE '' END,
+										  nc.reads, nc.writes)
+				 FROM (SELECT pg_catalog.format('usage source "%s"', sc.source) AS node, sc.object_id,
+							  sc.reads, sc.writes, sc.last_seen, sc.last_role, sc.last_application_name
+					   FROM phased_change.usage_source_count sc
+					   JOIN phased_change.usage_source us ON us.name OPERATOR(pg_catalog.=) sc.source
+					   WHERE us.status OPERATOR(pg_catalog.<>) 'this server'
+					   UNION ALL
+					   SELECT pg_catalog.format('the former primary (timeline %s)', pc.timeline), pc.object_id,
+							  pc.reads, pc.writes, pc.last_seen, pc.last_role, pc.last_application_name
+					   FROM phased_change.usage_primary_count pc
+					   CROSS JOIN pg_catalog.pg_control_system() cs
+					   WHERE NOT (pc.system_identifier OPERATOR(pg_catalog.=) cs.system_identifier
+								  AND pc.timeline OPERATOR(pg_catalog.=) CASE WHEN NOT pg_catalog.pg_is_in_recovery() THEN
+											('x' OPERATOR(pg_catalog.||) pg_catalog.substr(pg_catalog.pg_walfile_name(pg_catalog.pg_current_wal_lsn()), 1, 8))::pg_catalog.bit(32)::pg_catalog.int4
+										END)) nc
+				 JOIN phased_change.object so ON so.object_id OPERATOR(pg_catalog.=) nc.object_id
+				 WHERE so.plan_id OPERATOR(pg_catalog.=) p.plan_id
+				   AND so.role OPERATOR(pg_catalog.=) 'retired'
+				   AND nc.last_seen IS NOT NULL
+				 ORDER BY so.identity, nc.node) AS node_usage,
+		   ARRAY(SELECT CASE WHEN us.status OPERATOR(pg_catalog.=) 'unreadable' THEN
+						pg_catalog.format('Usage source "%s" could not be read at %s: %s. Its reads are not seen.',
+										  us.name, us.attempted_at, us.last_error)
+					ELSE pg_catalog.format('Usage source "%s" has not been read yet. Its reads are not seen.', us.name)
+					END
+				 FROM phased_change.usage_source us
+				 WHERE us.status OPERATOR(pg_catalog.=) ANY (ARRAY['unreadable', 'not collected'])
+				 ORDER BY us.name) AS gaps,
+		   ARRAY(SELECT pg_catalog.format('Standby "%s"%s streams from this server but is not a usage source: its reads are not seen.',
+										  sw.application_name,
+										  COALESCE(' (connected from ' OPERATOR(pg_catalog.||)
+												   pg_catalog.host(sw.client_addr) OPERATOR(pg_catalog.||) ')', ''))
+				 FROM (SELECT rep.application_name, rep.client_addr,
+							  pg_catalog.row_number() OVER (PARTITION BY rep.application_name
+															ORDER BY rep.client_addr, rep.client_port) AS n
+					   FROM pg_catalog.pg_stat_replication rep
+					   JOIN pg_catalog.pg_stat_activity a ON a.pid OPERATOR(pg_catalog.=) rep.pid
+					   WHERE a.datid IS NULL) sw
+				 WHERE sw.n OPERATOR(pg_catalog.>) (
+						SELECT pg_catalog.count(*) FROM phased_change.usage_source us
+						WHERE us.replication_name OPERATOR(pg_catalog.=) sw.application_name)
+				 ORDER BY sw.application_name, sw.n) AS unseen
+	FROM (
+	SELECT (pg_catalog.array_agg(cx.at ORDER BY cx.at DESC))[1] AS covered_from,
+		   (pg_catalog.array_agg(cx.reason ORDER BY cx.at DESC))[1] AS covered_reason,
+		   COALESCE(pg_catalog.array_agg(
+				pg_catalog.format('The evidence of non-use is continuous only from %s.', cx.reason)
+				ORDER BY cx.at), '{}') AS restarts
+	FROM (
+		/* a takeover by this server during the phase (on a primary) */
+		SELECT COALESCE(cur.noticed_at, pg_catalog.clock_timestamp()) AS at,
+			   pg_catalog.format('%s, when this server became the primary: uses on the former primary after its last collection at %s were not seen%s',
+								 COALESCE(cur.noticed_at, pg_catalog.clock_timestamp()), former.collected_at,
+								 CASE WHEN cur.noticed_at IS NULL
+									  THEN ' (phase_verify collects on this server)' ELSE '' END) AS reason
+		FROM (SELECT cs.system_identifier, CASE WHEN NOT pg_catalog.pg_is_in_recovery() THEN
+								('x' OPERATOR(pg_catalog.||) pg_catalog.substr(pg_catalog.pg_walfile_name(pg_catalog.pg_current_wal_lsn()), 1, 8))::pg_catalog.bit(32)::pg_catalog.int4
+							END AS timeline
+			  FROM pg_catalog.pg_control_system() cs) h
+		CROSS JOIN LATERAL (
+			SELECT pg_catalog.max(f.collected_at) AS collected_at
+			FROM phased_change.usage_primary f
+			WHERE NOT (f.system_identifier OPERATOR(pg_catalog.=) h.system_identifier
+					   AND f.timeline OPERATOR(pg_catalog.=) h.timeline)) former
+		LEFT JOIN phased_change.usage_primary cur
+			ON cur.system_identifier OPERATOR(pg_catalog.=) h.system_identifier
+		   AND cur.timeline OPERATOR(pg_catalog.=) h.timeline
+		WHERE h.timeline IS NOT NULL
+		  AND former.collected_at IS NOT NULL
+		  AND (cur.noticed_at IS NULL OR cur.noticed_at OPERATOR(pg_catalog.>) p.entered_at)
+		UNION ALL
+		/* a source whose tracking restarted during the phase */
+		SELECT us.tracking_since,
+			   pg_catalog.format('%s, when usage source "%s" restarted its usage tracking (a crash, an immediate shutdown or a run without phased_change preloaded)',
+								 us.tracking_since, us.name)
+		FROM phased_change.usage_source us
+		WHERE us.status OPERATOR(pg_catalog.=) 'collected'
+		  AND us.tracking_since OPERATOR(pg_catalog.>) p.entered_at
+	) cx
+	) cv
+	WHERE p.status OPERATOR(pg_catalog.=) 'active'
+	  AND p.phase OPERATOR(pg_catalog.<=) 3 AND r.has_retired
+) ev ON true
 /* the latest verification recorded in this stay in the phase */
 LEFT JOIN LATERAL (
 	SELECT e.at, e.detail
@@ -502,15 +795,18 @@ CROSS JOIN LATERAL (
 			  AND e.at OPERATOR(pg_catalog.>=) p.entered_at
 			  AND e.checks_ok IS NOT NULL
 			  AND NOT e.checks_ok) AS last_failed,
-		   CASE WHEN p.phase OPERATOR(pg_catalog.=) 3 THEN r.last_use END AS last_use,
+		   CASE WHEN p.phase OPERATOR(pg_catalog.=) 3 THEN GREATEST(r.last_use, ev.last_use) END AS last_use,
 		   CASE WHEN p.phase OPERATOR(pg_catalog.=) 3 AND t.preloaded AND r.has_retired
 				THEN t.tracking_since END AS tracked_from,
-		   (p.phase OPERATOR(pg_catalog.=) 3 AND r.has_retired) AS needs_evidence
+		   (p.phase OPERATOR(pg_catalog.=) 3 AND r.has_retired) AS needs_evidence,
+		   /* usage sources (issue 13): from when every node's evidence is continuous */
+		   CASE WHEN p.phase OPERATOR(pg_catalog.=) 3 THEN ev.covered_from END AS sources_from
 ) k
 CROSS JOIN LATERAL (
 	SELECT GREATEST(p.entered_at, k.last_failed, k.last_use) AS evidence_from,
 		   GREATEST(p.entered_at, k.last_failed, k.last_use,
-					CASE WHEN t.require_evidence THEN k.tracked_from END) AS since
+					CASE WHEN t.require_evidence THEN k.tracked_from END,
+					CASE WHEN t.require_evidence THEN k.sources_from END) AS since
 ) f
 CROSS JOIN LATERAL (
 	SELECT CASE WHEN p.status OPERATOR(pg_catalog.=) 'active' THEN
@@ -525,6 +821,10 @@ CROSS JOIN LATERAL (
 					THEN ', counted from the last failed verification'
 				WHEN f.since OPERATOR(pg_catalog.=) k.last_use
 					THEN ', counted from the last use of a retired object: ' OPERATOR(pg_catalog.||) r.last_use_by
+
+					THEN ', counted from the last use of a retired object'
+				WHEN f.since OPERATOR(pg_catalog.=) k.sources_from
+					THEN ', counted from ' OPERATOR(pg_catalog.||) ev.covered_reason
 				ELSE pg_catalog.format(', counted from the start of usage tracking at %s, because the server restarted without saved usage statistics',
 									   k.tracked_from)
 		   END AS counted_from
@@ -821,6 +1121,9 @@ CROSS JOIN LATERAL (
 						  AND k.needs_evidence THEN ARRAY[x.evidence]
 					 ELSE '{}' END
 				OPERATOR(pg_catalog.||)
+				/* usage sources (issue 13): a source that cannot be read is a gap */
+				CASE WHEN t.require_evidence AND k.needs_evidence THEN ev.gaps ELSE '{}' END
+				OPERATOR(pg_catalog.||)
 				CASE WHEN s.soak_remaining OPERATOR(pg_catalog.>) '0'::pg_catalog.interval THEN
 					ARRAY[pg_catalog.format('Phase "%s" has soaked for %s of its %s soak%s.',
 						ph.name,
@@ -838,7 +1141,13 @@ CROSS JOIN LATERAL (
 		   OPERATOR(pg_catalog.||)
 		   /* before contract, what still uses a retired object is worth knowing, not in the way */
 		   CASE WHEN p.phase OPERATOR(pg_catalog.<) 3 THEN u.sentences
-				ELSE '{}' END AS warnings
+				ELSE '{}' END
+		   OPERATOR(pg_catalog.||)
+		   /* usage sources (issue 13): gaps that do not block, standbys not seen */
+		   CASE WHEN NOT t.require_evidence AND k.needs_evidence
+				THEN ev.gaps OPERATOR(pg_catalog.||) ev.restarts ELSE '{}' END
+		   OPERATOR(pg_catalog.||)
+		   CASE WHEN t.preloaded THEN COALESCE(ev.unseen, '{}') ELSE '{}' END AS warnings
 ) w
 /* what to do next */
 CROSS JOIN LATERAL (
@@ -864,6 +1173,10 @@ CROSS JOIN LATERAL (
 			 AND f.since OPERATOR(pg_catalog.=) k.last_use THEN
 			pg_catalog.format('Stop the use of the retired objects (last: %s; see phased_change.retired_usage): phase "%s" must go %s without any use before SELECT phase_advance(%L) can succeed.',
 				r.last_use_by, ph.name, k.soak, p.name)
+
+		WHEN t.require_evidence AND k.needs_evidence
+			 AND pg_catalog.cardinality(ev.gaps) OPERATOR(pg_catalog.>) 0 THEN
+			pg_catalog.format('Make the usage sources named in the blockers readable (phased_change.usage_sources says why they are not), then run SELECT phase_verify(%L).', p.name)
 		WHEN s.soak_remaining OPERATOR(pg_catalog.>) '0'::pg_catalog.interval THEN
 			pg_catalog.format('Wait %s for the soak, then run SELECT phase_advance(%L).',
 				pg_catalog.date_trunc('second', s.soak_remaining

@@ -14,7 +14,8 @@ CREATE ROLE regress_auditor;
 GRANT USAGE ON SCHEMA phased_change TO regress_operator, regress_other_operator, regress_auditor;
 GRANT SELECT ON phased_change.progress, phased_change.history, phased_change.guarded_objects,
 	phased_change.blocked_ddl, phased_change.column_usage, phased_change.recorder,
-	phased_change.retired_usage, phased_change.status, phased_change.metrics
+	phased_change.retired_usage, phased_change.status, phased_change.metrics,
+	phased_change.usage_sources
 	TO regress_operator, regress_other_operator, regress_auditor;
 GRANT EXECUTE ON FUNCTION phased_change.usage_tracking(), phased_change.usage_counts(),
 	phased_change.usage_of(bigint), phased_change.recorder_status(),
@@ -100,6 +101,7 @@ SELECT pending, unrecorded FROM phased_change.recorder;
 SELECT plan, phase, state FROM phased_change.status WHERE plan = 'op-plan';
 SELECT plan, phase, ready FROM phased_change.metrics WHERE plan = 'op-plan';
 SELECT count(*) FROM phased_change.retired_usage WHERE plan = 'op-plan';
+SELECT name, status FROM phased_change.usage_sources;
 SELECT phased_change.recorder_wait();
 SELECT phase_advance('op-plan');
 SELECT * FROM phased_change.plan;

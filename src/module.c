@@ -39,6 +39,7 @@
 #include "phased_change.h"
 #include "refusal_recorder.h"
 #include "usage.h"
+#include "usage_sources.h"
 
 PG_MODULE_MAGIC;
 
@@ -49,6 +50,7 @@ static const char *const module_guarded_settings[] = {
 	"phased_change.unplanned_ddl",
 	"phased_change.require_usage_evidence",
 	"phased_change.untracked_applications",
+	"phased_change.usage_source_timeout",
 	"phased_change.override"
 };
 
@@ -97,6 +99,7 @@ _PG_init(void)
 	}
 	guard_define_settings();
 	usage_define_settings();
+	usage_sources_define_settings();
 	for (int i = 0; i < MODULE_GUARDED_SETTINGS; i++)
 	{
 		const char *value = GetConfigOption(module_guarded_settings[i], true, false);

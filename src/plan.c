@@ -30,6 +30,7 @@
 #include "phased_change.h"
 #include "refusal_recorder.h"
 #include "usage.h"
+#include "usage_sources.h"
 
 PG_FUNCTION_INFO_V1(phase_plan_create);
 PG_FUNCTION_INFO_V1(phase_soak_set);
@@ -310,6 +311,9 @@ phase_verify(PG_FUNCTION_ARGS)
 	bool		ok;
 
 	plan_open(name, &caller, &session, &plan);
+	/* usage sources (issue 13): contract decides on fresh evidence from every node */
+	if (plan.phase == PHASE_CONTRACT)
+		usage_sources_collect_all();
 	initStringInfo(&checks);
 	(void) verification_record(&plan, &caller, "phase_verify", &checks, &ok);
 	catalog_end(&session);
@@ -453,6 +457,9 @@ advance_step(PlanRow *plan, const Caller *caller, bool refuse)
 	char	   *next_step;
 	HistoryEvent event = {"advanced", PHASE_NONE, PHASE_NONE, true, -1, NULL};
 
+	/* usage sources (issue 13): contract decides on fresh evidence from every node */
+	if (plan->phase == PHASE_CONTRACT)
+		usage_sources_collect_all();
 	initStringInfo(&checks);
 	verification_id = verification_record(plan, caller, "phase_advance", &checks, &ok);
 
@@ -481,6 +488,9 @@ advance_step(PlanRow *plan, const Caller *caller, bool refuse)
 	{
 		event.to_phase = plan->phase + 1;
 		plan_set_phase(plan, event.to_phase, "active");
+		/* usage sources (issue 13): the primary's evidence is kept from the start of contract */
+		if (event.to_phase == PHASE_CONTRACT)
+			usage_sources_collect_all();
 	}
 	history_record(plan, caller, &event);
 

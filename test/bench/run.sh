@@ -30,6 +30,10 @@
 #                         "backfill" only the backfill figures (a few minutes)
 #   BENCH_BACKFILL_ROWS=1000000   rows of user_profile for the backfill figures
 #   BENCH_BACKFILL_RATE=200       the writers' transactions per second there
+#                         "sources" only the cost of collecting usage
+#                         sources (a preloaded primary, two standbys)
+#   BENCH_SOURCES_ROUNDS=5 BENCH_SOURCES_CALLS=10   rounds of phase_verify
+#                         calls with two usage sources, then none
 #   PG_BINDIR=/usr/lib/postgresql/15/bin
 set -euo pipefail
 
@@ -39,12 +43,14 @@ export PG_BINDIR
 
 BENCH_VARS="BENCH_SECONDS BENCH_RUNS BENCH_CLIENTS BENCH_THREADS BENCH_SCALE BENCH_PROTOCOL
 	BENCH_DDL_STATEMENTS BENCH_DDL_RUNS BENCH_CG_SMALL BENCH_CG_LARGE BENCH_CGQ_SMALL
-	BENCH_CGQ_LARGE BENCH_CALLGRIND BENCH_KEEP BENCH_ONLY BENCH_BACKFILL_ROWS BENCH_BACKFILL_RATE"
+	BENCH_CGQ_LARGE BENCH_CALLGRIND BENCH_KEEP BENCH_ONLY BENCH_BACKFILL_ROWS BENCH_BACKFILL_RATE
+	BENCH_SOURCES_ROUNDS BENCH_SOURCES_CALLS"
 : "${BENCH_SECONDS:=10}" "${BENCH_RUNS:=5}" "${BENCH_CLIENTS:=2}" "${BENCH_THREADS:=2}"
 : "${BENCH_SCALE:=10}" "${BENCH_PROTOCOL:=prepared}" "${BENCH_DDL_STATEMENTS:=5000}"
 : "${BENCH_DDL_RUNS:=5}" "${BENCH_CG_SMALL:=50}" "${BENCH_CG_LARGE:=300}"
 : "${BENCH_CGQ_SMALL:=200}" "${BENCH_CGQ_LARGE:=1200}" "${BENCH_CALLGRIND:=1}" "${BENCH_KEEP:=0}"
 : "${BENCH_ONLY:=}" "${BENCH_BACKFILL_ROWS:=1000000}" "${BENCH_BACKFILL_RATE:=200}"
+: "${BENCH_SOURCES_ROUNDS:=5}" "${BENCH_SOURCES_CALLS:=10}"
 
 ###########################################################################
 # Outer part: packages, build, install, work directory, then the bench as
@@ -181,7 +187,7 @@ start_cluster() { pg_ctl -D "$WORK/$1" -l "$WORK/$1.log" -w -t 120 start >/dev/n
 stop_cluster() {
 	[ -f "$WORK/$1/postmaster.pid" ] && pg_ctl -D "$WORK/$1" -w -t 300 -m fast stop >/dev/null 2>&1 || true
 }
-stop_all() { stop_cluster u; stop_cluster p; stop_cluster b; }
+stop_all() { stop_cluster u; stop_cluster p; stop_cluster b; stop_cluster s1; stop_cluster s2; }
 
 ###########################################################################
 # Cost against history length: progress for one plan, a refused
@@ -403,6 +409,85 @@ if [ "$BENCH_ONLY" = backfill ]; then
 	log "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null); only the backfill figures"
 	printf '%-62s %14s %14s\n' "figure" "with" "without" | tee -a "$RESULTS"
 	backfill_figures
+	trap - EXIT
+	stop_all
+	[ "$WIDE_MISSES" -eq 0 ] || exit 1
+	exit 0
+fi
+
+###########################################################################
+# Usage sources (issue 13): what collecting two streaming standbys costs
+# phase_verify of a plan in contract, against the same call with no source.
+# Each call connects to both standbys over the unix socket, reads their
+# counts (one query each) and keeps them, and keeps the primary's own.
+# Rounds alternate two sources and none; each call is its own transaction;
+# the figure is the difference of the medians, in ms.  Nothing is added to
+# any other statement (no hook): the ordinary select's callgrind figure is
+# the one above.
+###########################################################################
+sources_cost() {
+	local s port=$P_PORT none two sources=""
+	start_cluster p
+	psqlc $P_PORT postgres > /dev/null <<'EOF'
+SET client_min_messages = warning;
+CREATE EXTENSION phased_change;
+CREATE TABLE src (id int PRIMARY KEY, old int, new int);
+INSERT INTO src SELECT g, g, g FROM generate_series(1, 1000) g;
+SELECT phase_plan_create('src', 'usage sources bench', '0');
+SELECT phase_retire('src', 'src', 'old');
+SELECT phase_soak_set('src', 'contract', '1 hour');
+SELECT phase_advance('src');
+SELECT phase_advance('src');
+CREATE TABLE bench_timing (sources text, ms float8);
+CREATE PROCEDURE bench_verify(calls int, sources text) LANGUAGE plpgsql AS $$
+DECLARE
+	t0 timestamptz;
+BEGIN
+	FOR i IN 1 .. calls LOOP
+		t0 := clock_timestamp();
+		PERFORM phase_verify('src');
+		INSERT INTO bench_timing VALUES (sources, extract(epoch FROM clock_timestamp() - t0) * 1000);
+		COMMIT;
+	END LOOP;
+END
+$$;
+EOF
+	for s in s1 s2; do
+		port=$((port + 10))
+		pg_basebackup -h "$WORK" -p $P_PORT -D "$WORK/$s" -R -X stream --no-sync >/dev/null \
+			|| fail "pg_basebackup of $s"
+		printf 'port = %d\nshared_buffers = 128MB\n' $port >> "$WORK/$s/postgresql.conf"
+		start_cluster $s
+		# a report reads the retired column there: the source has counts
+		psqlv $port postgres -c "SELECT count(old) FROM src" > /dev/null
+		sources="$sources $s:$port"
+	done
+	for ((round = 1; round <= BENCH_SOURCES_ROUNDS; round++)); do
+		for s in $sources; do
+			psqlv $P_PORT postgres -c "SELECT phase_usage_source_add('${s%%:*}', 'host=$WORK port=${s##*:}')" > /dev/null
+		done
+		psqlv $P_PORT postgres -c "CALL bench_verify($BENCH_SOURCES_CALLS, 'two')"
+		for s in $sources; do
+			psqlv $P_PORT postgres -c "SELECT phase_usage_source_drop('${s%%:*}')" > /dev/null
+		done
+		psqlv $P_PORT postgres -c "CALL bench_verify($BENCH_SOURCES_CALLS, 'none')"
+	done
+	psqlv $P_PORT postgres -c "SELECT sources, percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)
+		FROM bench_timing GROUP BY sources ORDER BY sources" > "$OUT/sources-cost.txt"
+	none=$(awk -F'|' '$1 == "none" {print $2}' "$OUT/sources-cost.txt")
+	two=$(awk -F'|' '$1 == "two" {print $2}' "$OUT/sources-cost.txt")
+	report "phase_verify in contract, median ms, 2 usage sources / none" \
+		"$(calc "$two" 2) / $(calc "$none" 2) ($((BENCH_SOURCES_ROUNDS * BENCH_SOURCES_CALLS)) calls each)"
+	figure "phase_verify in contract: ms added by 2 usage sources" "$(calc "$two - $none" 2)" - \
+		"$(calc "$two - $none" 2)" "<=" 50 100 yes
+}
+
+if [ "$BENCH_ONLY" = sources ]; then
+	log "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null); only the usage-sources figures"
+	make_cluster "$WORK/p" $P_PORT "phased_change"
+	# a root without /dev/shm mounted (a chroot) cannot use POSIX shared memory
+	[ -w /dev/shm ] || echo "dynamic_shared_memory_type = mmap" >> "$WORK/p/postgresql.conf"
+	sources_cost
 	trap - EXIT
 	stop_all
 	[ "$WIDE_MISSES" -eq 0 ] || exit 1
