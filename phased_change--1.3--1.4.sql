@@ -213,6 +213,7 @@ COMMENT ON VIEW phased_change.status
 	IS 'Where every change plan is, one short line each';
 REVOKE ALL ON phased_change.status FROM PUBLIC;
 
+/*
  * Issue 11, backfills: phase 2 done by the database.  phase_backfill()
  * registers a batched, throttled, resumable UPDATE of a table with a plan;
  * one background worker per database runs every runnable backfill of the
@@ -361,6 +362,7 @@ COMMENT ON FUNCTION phased_change.backfill_wait(pg_catalog.text, pg_catalog.regc
 	IS 'Wait, at most the timeout, until a backfill is done, failed or cancelled; returns its status';
 COMMENT ON VIEW phased_change.backfills IS 'Backfills and their progress: status, rows, rate, ETA, throttling, errors';
 
+/*
  * Usage sources (issue 13): the hot standbys whose usage counts are
  * evidence too.  A standby with the library preloaded counts the reads of
  * guarded objects there exactly as the primary does; the primary reads
@@ -796,6 +798,11 @@ CROSS JOIN LATERAL (
 			  AND e.checks_ok IS NOT NULL
 			  AND NOT e.checks_ok) AS last_failed,
 		   CASE WHEN p.phase OPERATOR(pg_catalog.=) 3 THEN GREATEST(r.last_use, ev.last_use) END AS last_use,
+		   /* who made that last use: here, or on another node (usage sources) */
+		   CASE WHEN ev.last_use IS NULL OR r.last_use OPERATOR(pg_catalog.>=) ev.last_use THEN r.last_use_by
+				ELSE pg_catalog.format('a retired object, used on another node at %s (progress.retired_usage names it)',
+									   ev.last_use)
+		   END AS last_use_by,
 		   CASE WHEN p.phase OPERATOR(pg_catalog.=) 3 AND t.preloaded AND r.has_retired
 				THEN t.tracking_since END AS tracked_from,
 		   (p.phase OPERATOR(pg_catalog.=) 3 AND r.has_retired) AS needs_evidence,
@@ -820,9 +827,7 @@ CROSS JOIN LATERAL (
 				WHEN f.since OPERATOR(pg_catalog.=) k.last_failed
 					THEN ', counted from the last failed verification'
 				WHEN f.since OPERATOR(pg_catalog.=) k.last_use
-					THEN ', counted from the last use of a retired object: ' OPERATOR(pg_catalog.||) r.last_use_by
-
-					THEN ', counted from the last use of a retired object'
+					THEN ', counted from the last use of a retired object: ' OPERATOR(pg_catalog.||) k.last_use_by
 				WHEN f.since OPERATOR(pg_catalog.=) k.sources_from
 					THEN ', counted from ' OPERATOR(pg_catalog.||) ev.covered_reason
 				ELSE pg_catalog.format(', counted from the start of usage tracking at %s, because the server restarted without saved usage statistics',
@@ -1172,8 +1177,7 @@ CROSS JOIN LATERAL (
 		WHEN s.soak_remaining OPERATOR(pg_catalog.>) '0'::pg_catalog.interval
 			 AND f.since OPERATOR(pg_catalog.=) k.last_use THEN
 			pg_catalog.format('Stop the use of the retired objects (last: %s; see phased_change.retired_usage): phase "%s" must go %s without any use before SELECT phase_advance(%L) can succeed.',
-				r.last_use_by, ph.name, k.soak, p.name)
-
+				k.last_use_by, ph.name, k.soak, p.name)
 		WHEN t.require_evidence AND k.needs_evidence
 			 AND pg_catalog.cardinality(ev.gaps) OPERATOR(pg_catalog.>) 0 THEN
 			pg_catalog.format('Make the usage sources named in the blockers readable (phased_change.usage_sources says why they are not), then run SELECT phase_verify(%L).', p.name)
