@@ -18,7 +18,9 @@ OBJS = \
 	src/guard.o \
 	src/guard_events.o \
 	src/guard_hooks.o \
-	src/usage.o
+	src/usage.o \
+	src/sync.o \
+	src/sync_trigger.o
 
 EXTENSION = phased_change
 DATA = phased_change--1.0.sql phased_change--1.0--1.1.sql phased_change--1.1--1.2.sql \
@@ -32,7 +34,7 @@ PGFILEDESC = "phased_change - four-phase schema change plans enforced by the dat
 # and with the library preloaded (hooks, usage tracking).  The two lists
 # differ only in the tests of what preloading changes.
 REGRESS_COMMON = plans objects checks advance privileges owner guard unplanned bypass self_protection \
-	hostile_input evidence verification_cost walkthrough
+	hostile_input evidence verification_cost walkthrough sync
 REGRESS = $(REGRESS_COMMON) settings_unloaded usage_unloaded
 REGRESS_PRELOAD = $(REGRESS_COMMON) settings_preloaded usage_preloaded
 REGRESS_OPTS = --temp-instance=tmp_check_regress --temp-config=test/regress.conf

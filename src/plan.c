@@ -28,6 +28,7 @@
 
 #include "phased_change.h"
 #include "refusal_recorder.h"
+#include "sync.h"
 #include "usage.h"
 
 PG_FUNCTION_INFO_V1(phase_plan_create);
@@ -137,6 +138,7 @@ plan_set_phase(const PlanRow *plan, Phase phase, const char *status)
 							  " WHERE plan_id = $1",
 							  4, argtypes, values, NULL, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "could not update change plan \"%s\"", plan->name);
+	sync_apply_phase(plan, phase, status);
 	if (strcmp(status, "active") != 0)
 		plan_forget_usage();
 }
