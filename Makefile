@@ -40,7 +40,7 @@ REGRESS_PRELOAD = $(REGRESS_COMMON) settings_preloaded usage_preloaded
 REGRESS_OPTS = --temp-instance=tmp_check_regress --temp-config=test/regress.conf
 
 ISOLATION = advance_concurrency guard_drop_vs_rollback guard_retire_vs_drop \
-	verify_abandon_concurrency
+	verify_abandon_concurrency sync_concurrency
 ISOLATION_OPTS = --inputdir=test/isolation --temp-instance=tmp_check_iso \
 	--temp-config=test/regress.conf
 

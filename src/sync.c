@@ -533,7 +533,7 @@ sync_install(int64 sync_id, Oid relid, const char *trigger_name)
  *		says the new phase (PHASE_NONE with a status other than active: the
  *		plan ended).  Installs the plan's syncs in migrate and contract and
  *		removes them anywhere else.  Syncs of tables that are gone are
- *		skipped.
+ *		skipped, and so is a catalog older than 1.4.
  */
 void
 sync_apply_phase(const PlanRow *plan, Phase phase, const char *status)
@@ -544,6 +544,9 @@ sync_apply_phase(const PlanRow *plan, Phase phase, const char *status)
 	Datum		values[1] = {Int64GetDatum(plan->plan_id)};
 	SPITupleTable *syncs;
 
+	/* a catalog that ALTER EXTENSION UPDATE has not brought to 1.4 has none */
+	if (!OidIsValid(get_relname_relid("sync", get_namespace_oid(PHASED_CHANGE_EXTENSION, false))))
+		return;
 	if (SPI_execute_with_args("SELECT s.sync_id, s.rel::pg_catalog.oid, s.trigger_name"
 							  " FROM phased_change.sync s"
 							  " WHERE s.plan_id = $1"
