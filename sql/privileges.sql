@@ -13,7 +13,8 @@ CREATE ROLE regress_auditor;
 -- The grants shown in the README.
 GRANT USAGE ON SCHEMA phased_change TO regress_operator, regress_other_operator, regress_auditor;
 GRANT SELECT ON phased_change.progress, phased_change.history, phased_change.guarded_objects,
-	phased_change.blocked_ddl, phased_change.column_usage, phased_change.recorder
+	phased_change.blocked_ddl, phased_change.column_usage, phased_change.recorder,
+	phased_change.syncs
 	TO regress_operator, regress_other_operator, regress_auditor;
 GRANT EXECUTE ON FUNCTION phased_change.usage_tracking(), phased_change.usage_counts(),
 	phased_change.usage_of(bigint), phased_change.recorder_status()
@@ -23,6 +24,7 @@ GRANT EXECUTE ON FUNCTION
 	phase_introduce(text, regclass, name), phase_check_add(text, text, text, text),
 	phase_soak_set(text, text, interval), phase_advance(text), phase_rollback(text, text),
 	phase_verify(text), phase_abandon(text, text), phase_owner_set(text, regrole),
+	phase_sync(text, regclass, name, name, text, text),
 	phased_change.recorder_wait(interval)
 	TO regress_operator, regress_other_operator;
 
@@ -86,8 +88,10 @@ SELECT plan, object, role FROM phased_change.guarded_objects WHERE plan = 'op-pl
 SELECT plan, "column", role FROM phased_change.column_usage WHERE plan = 'op-plan';
 SELECT count(*) FROM phased_change.blocked_ddl WHERE plan = 'op-plan';
 SELECT pending, unrecorded FROM phased_change.recorder;
+SELECT plan, "table", installed FROM phased_change.syncs WHERE plan = 'op-plan';
 SELECT phased_change.recorder_wait();
 SELECT phase_advance('op-plan');
+SELECT phase_sync('op-plan', 'op_table', 'old_col', 'id', 'old_col');
 SELECT * FROM phased_change.plan;
 RESET ROLE;
 
