@@ -139,7 +139,7 @@ predicate_validate(const char *check_name, const char *predicate)
  *		The search_path a check runs with: the one stored with it, without
  *		any pg_temp entry, and then pg_temp explicitly last.
  */
-char *
+static char *
 check_run_search_path(const char *stored)
 {
 	char	   *copy = pstrdup(stored);

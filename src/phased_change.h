@@ -108,6 +108,5 @@ extern char *history_detail(const char *key,...);
 /* checks.c */
 extern void predicate_validate(const char *check_name, const char *predicate);
 extern bool checks_run(const PlanRow *plan, StringInfo results);
-extern char *check_run_search_path(const char *stored);
 
 #endif							/* PHASED_CHANGE_H */

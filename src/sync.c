@@ -24,9 +24,9 @@
  * function, no system column or whole-row reference, and no volatile
  * function (a function that writes must be volatile, unless it is written
  * in C and mislabelled).  Its value is coerced to the target column's type
- * as an assignment would.  It is stored as text with the search_path in
- * force at registration (pg_temp last), and parsed against the table, by
- * name, once per backend (sync_trigger.c).
+ * as an assignment would.  It is stored as text with the schemas the
+ * search_path searched at registration ("$user" resolved, pg_temp last), and
+ * parsed against the table, by name, once per backend (sync_trigger.c).
  *
  *-------------------------------------------------------------------------
  */
@@ -358,6 +358,32 @@ sync_validate(Relation rel, const char *from_col, const char *to_col,
 }
 
 /*
+ * sync_search_path
+ *		The schemas the caller's search_path searches now, by name ("$user"
+ *		resolved, missing schemas left out), then pg_temp, explicitly last:
+ *		the path a sync's expressions are resolved with in every backend,
+ *		whoever writes.
+ */
+static char *
+sync_search_path(void)
+{
+	StringInfoData path;
+	ListCell   *lc;
+
+	initStringInfo(&path);
+	foreach(lc, fetch_search_path(false))
+	{
+		Oid			namespace = lfirst_oid(lc);
+
+		if (isAnyTempNamespace(namespace))
+			continue;
+		appendStringInfo(&path, "%s, ", quote_identifier(get_namespace_name(namespace)));
+	}
+	appendStringInfoString(&path, "pg_temp");
+	return path.data;
+}
+
+/*
  * sync_trigger_name
  *		phased_change_sync_<to_col>, cut to a name's length at a character
  *		boundary.
@@ -626,7 +652,7 @@ phase_sync(PG_FUNCTION_ARGS)
 	char	   *to_col = sync_arg_name(fcinfo, 3, "to_col");
 	char	   *forward = arg_text(fcinfo, 4, "forward");
 	char	   *backward = PG_ARGISNULL(5) ? NULL : arg_text(fcinfo, 5, "backward");
-	char	   *search_path = check_run_search_path(namespace_search_path);
+	char	   *search_path = sync_search_path();
 	char	   *trigger_name = sync_trigger_name(to_col);
 	Caller		caller = caller_identify();
 	CatalogSession session;
