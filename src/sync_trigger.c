@@ -20,9 +20,10 @@
  * compiled, under the search_path stored with it (pg_temp last), never the
  * writer's.  No query runs per row: the expressions are parsed against the
  * table once per backend and evaluated by the executor's expression
- * machinery over the trigger's slot; the usage tracker (usage.c) is
- * suspended while they run, so what a sync computes is never counted as a
- * use of the retired column.
+ * machinery over the trigger's slot, without a query: what a sync computes
+ * is never counted as a use of the retired column by the usage tracker
+ * (usage.c), which is also suspended while an expression that calls a
+ * function of the database's own (which may run queries) is evaluated.
  *
  * The cache is keyed by the trigger's OID.  It is dropped when the guard
  * cache is (any change to the plan catalog, phased_change.sync included,
@@ -40,10 +41,12 @@
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "access/tableam.h"
+#include "access/transam.h"
 #include "catalog/namespace.h"
 #include "commands/trigger.h"
 #include "executor/executor.h"
 #include "miscadmin.h"
+#include "nodes/nodeFuncs.h"
 #include "optimizer/optimizer.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
@@ -73,6 +76,7 @@ typedef struct SyncEntry
 	AttrNumber	to_attnum;
 	Expr	   *forward;		/* compiled, not planned */
 	Expr	   *backward;		/* NULL: none */
+	bool		calls_user_functions;	/* may run queries: suspend usage tracking */
 	Oid			state_userid;	/* the role the states below were built for */
 	ExprState  *forward_state;
 	ExprState  *backward_state;
@@ -295,6 +299,17 @@ sync_entry_attnum(Relation rel, const char *col)
 }
 
 /*
+ * sync_function_is_user
+ *		check_functions_in_node callback: a function (or an operator's, a
+ *		cast's, a type's input or output function) that is not built in.
+ */
+static bool
+sync_function_is_user(Oid funcid, void *context)
+{
+	return funcid >= FirstGenbkiObjectId;
+}
+
+/*
  * sync_entry_load
  *		Fill in an entry from the catalog: which columns, and the compiled
  *		expressions when the sync is active.
@@ -317,6 +332,7 @@ sync_entry_load(SyncEntry *entry, TriggerData *trigdata)
 	entry->relid = RelationGetRelid(rel);
 	entry->active = false;
 	entry->forward = entry->backward = NULL;
+	entry->calls_user_functions = true;
 	entry->state_userid = InvalidOid;
 
 	oldcontext = MemoryContextSwitchTo(entry->context);
@@ -335,6 +351,10 @@ sync_entry_load(SyncEntry *entry, TriggerData *trigdata)
 			entry->backward = sync_expression_compile(rel, &source, row.backward,
 													  entry->from_attnum, row.search_path);
 		}
+		entry->calls_user_functions =
+			check_functions_in_node((Node *) entry->forward, sync_function_is_user, NULL) ||
+			(entry->backward != NULL &&
+			 check_functions_in_node((Node *) entry->backward, sync_function_is_user, NULL));
 		entry->active = true;
 	}
 	MemoryContextSwitchTo(oldcontext);
@@ -406,42 +426,60 @@ sync_entry_get(TriggerData *trigdata)
 /*
  * sync_column_changed
  *		Whether an UPDATE changed a column: NULL against not NULL, or other
- *		bytes.  An unchanged toasted value keeps its toast pointer, which is
- *		compared as it is, without fetching the value.
+ *		bytes.  Read from the trigger's slots, which deform each row once.
+ *		An unchanged toasted value keeps its toast pointer, which is compared
+ *		as it is, without fetching the value.
  */
 static bool
-sync_column_changed(HeapTuple oldtuple, HeapTuple newtuple, AttrNumber attnum, TupleDesc tupdesc)
+sync_column_changed(TupleTableSlot *oldslot, TupleTableSlot *newslot, AttrNumber attnum)
 {
-	Form_pg_attribute att = TupleDescAttr(tupdesc, attnum - 1);
+	Form_pg_attribute att = TupleDescAttr(newslot->tts_tupleDescriptor, attnum - 1);
 	bool		oldnull;
 	bool		newnull;
-	Datum		oldvalue = heap_getattr(oldtuple, attnum, tupdesc, &oldnull);
-	Datum		newvalue = heap_getattr(newtuple, attnum, tupdesc, &newnull);
+	Datum		oldvalue = slot_getattr(oldslot, attnum, &oldnull);
+	Datum		newvalue = slot_getattr(newslot, attnum, &newnull);
 
 	if (oldnull || newnull)
 		return oldnull != newnull;
-	if (att->attlen == -1 &&
-		VARATT_IS_EXTERNAL_ONDISK(DatumGetPointer(oldvalue)) &&
-		VARATT_IS_EXTERNAL_ONDISK(DatumGetPointer(newvalue)) &&
-		VARSIZE_EXTERNAL(DatumGetPointer(oldvalue)) == VARSIZE_EXTERNAL(DatumGetPointer(newvalue)) &&
-		memcmp(DatumGetPointer(oldvalue), DatumGetPointer(newvalue),
-			   VARSIZE_EXTERNAL(DatumGetPointer(oldvalue))) == 0)
-		return false;
+	if (att->attlen == -1)
+	{
+		struct varlena *oldp = (struct varlena *) DatumGetPointer(oldvalue);
+		struct varlena *newp = (struct varlena *) DatumGetPointer(newvalue);
+
+		if (VARATT_IS_EXTERNAL_ONDISK(oldp) && VARATT_IS_EXTERNAL_ONDISK(newp) &&
+			VARSIZE_EXTERNAL(oldp) == VARSIZE_EXTERNAL(newp) &&
+			memcmp(oldp, newp, VARSIZE_EXTERNAL(oldp)) == 0)
+			return false;
+		/* the common case: both inline and uncompressed */
+		if (!VARATT_IS_EXTENDED(oldp) && !VARATT_IS_EXTENDED(newp))
+			return VARSIZE(oldp) != VARSIZE(newp) ||
+				memcmp(VARDATA(oldp), VARDATA(newp), VARSIZE(oldp) - VARHDRSZ) != 0;
+		if (VARATT_IS_SHORT(oldp) && VARATT_IS_SHORT(newp))
+			return VARSIZE_SHORT(oldp) != VARSIZE_SHORT(newp) ||
+				memcmp(oldp, newp, VARSIZE_SHORT(oldp)) != 0;
+	}
 	return !datum_image_eq(oldvalue, newvalue, att->attbyval, att->attlen);
 }
 
 /*
  * sync_evaluate
- *		One expression over the new row, with usage tracking suspended.
+ *		One expression over the new row.  An expression that calls a
+ *		function of the database's own (which may run queries) runs with
+ *		usage tracking suspended; one made of built-in functions only runs
+ *		no query and needs no suspension.
  */
 static Datum
 sync_evaluate(SyncEntry *entry, ExprState *state, TupleTableSlot *slot, bool *isnull)
 {
-	bool		was_suspended = usage_suspend(true);
+	bool		was_suspended;
 	Datum		value;
 
 	ResetExprContext(entry->econtext);
 	entry->econtext->ecxt_scantuple = slot;
+	if (!entry->calls_user_functions)
+		return ExecEvalExprSwitchContext(state, entry->econtext, isnull);
+
+	was_suspended = usage_suspend(true);
 	sync_depth++;
 	PG_TRY();
 	{
@@ -457,6 +495,26 @@ sync_evaluate(SyncEntry *entry, ExprState *state, TupleTableSlot *slot, bool *is
 }
 
 /*
+ * sync_new_tuple
+ *		The row to write: the new row with one column replaced, formed from
+ *		the slot's deformed values.
+ */
+static HeapTuple
+sync_new_tuple(TupleTableSlot *slot, AttrNumber target, Datum value, bool isnull)
+{
+	TupleDesc	tupdesc = slot->tts_tupleDescriptor;
+	Datum	   *values = palloc(tupdesc->natts * sizeof(Datum));
+	bool	   *nulls = palloc(tupdesc->natts * sizeof(bool));
+
+	slot_getallattrs(slot);
+	memcpy(values, slot->tts_values, tupdesc->natts * sizeof(Datum));
+	memcpy(nulls, slot->tts_isnull, tupdesc->natts * sizeof(bool));
+	values[target - 1] = value;
+	nulls[target - 1] = isnull;
+	return heap_form_tuple(tupdesc, values, nulls);
+}
+
+/*
  * sync_row()
  *		The trigger: fill in the column the writer did not give, from the
  *		one it did.
@@ -465,14 +523,13 @@ Datum
 sync_row(PG_FUNCTION_ARGS)
 {
 	TriggerData *trigdata = (TriggerData *) fcinfo->context;
-	TupleDesc	tupdesc;
 	HeapTuple	tuple;
 	TupleTableSlot *slot;
 	SyncEntry  *entry;
 	bool		from_given;
 	bool		to_given;
 	ExprState  *state;
-	int			target;
+	AttrNumber	target;
 	Datum		value;
 	bool		isnull;
 
@@ -486,7 +543,6 @@ sync_row(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("function \"sync_row\" must be fired BEFORE INSERT OR UPDATE FOR EACH ROW")));
 
-	tupdesc = RelationGetDescr(trigdata->tg_relation);
 	if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
 	{
 		tuple = trigdata->tg_newtuple;
@@ -504,13 +560,13 @@ sync_row(PG_FUNCTION_ARGS)
 
 	if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
 	{
-		from_given = sync_column_changed(trigdata->tg_trigtuple, tuple, entry->from_attnum, tupdesc);
-		to_given = sync_column_changed(trigdata->tg_trigtuple, tuple, entry->to_attnum, tupdesc);
+		from_given = sync_column_changed(trigdata->tg_trigslot, slot, entry->from_attnum);
+		to_given = sync_column_changed(trigdata->tg_trigslot, slot, entry->to_attnum);
 	}
 	else
 	{
-		from_given = !heap_attisnull(tuple, entry->from_attnum, tupdesc);
-		to_given = !heap_attisnull(tuple, entry->to_attnum, tupdesc);
+		from_given = !slot_attisnull(slot, entry->from_attnum);
+		to_given = !slot_attisnull(slot, entry->to_attnum);
 	}
 
 	if (from_given == to_given)
@@ -529,5 +585,5 @@ sync_row(PG_FUNCTION_ARGS)
 	}
 
 	value = sync_evaluate(entry, state, slot, &isnull);
-	return PointerGetDatum(heap_modify_tuple_by_cols(tuple, tupdesc, 1, &target, &value, &isnull));
+	return PointerGetDatum(sync_new_tuple(slot, target, value, isnull));
 }
