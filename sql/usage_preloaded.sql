@@ -276,11 +276,14 @@ DROP FUNCTION counted(bigint);
 -- retired column, and what its expressions read, is not a use of it; what a
 -- writer writes there is.
 CREATE TABLE synced_profile (id int PRIMARY KEY, legacy_categories text[], primary_categories text[]);
+-- a function that queries the retired column, called by the backward expression
+CREATE FUNCTION touches_legacy(int) RETURNS boolean LANGUAGE sql STABLE
+	AS $$ SELECT count(legacy_categories) >= 0 FROM synced_profile WHERE id = $1 $$;
 SELECT phase_plan_create('sync-usage-plan', NULL, '0');
 SELECT phase_retire('sync-usage-plan', 'synced_profile', 'legacy_categories');
 SELECT phase_introduce('sync-usage-plan', 'synced_profile', 'primary_categories');
 SELECT phase_sync('sync-usage-plan', 'synced_profile', 'legacy_categories', 'primary_categories',
-				  'legacy_categories', 'primary_categories');
+				  'legacy_categories', 'CASE WHEN touches_legacy(id) THEN primary_categories END');
 SELECT phase_advance('sync-usage-plan');
 CREATE VIEW sync_usage_now AS
 	SELECT "column", reads, writes FROM phased_change.column_usage
@@ -296,4 +299,5 @@ SELECT phase_abandon('sync-usage-plan', 'done');
 SET phased_change.unplanned_ddl = allow;
 DROP VIEW sync_usage_now;
 DROP TABLE synced_profile;
+DROP FUNCTION touches_legacy(int);
 RESET phased_change.unplanned_ddl;
