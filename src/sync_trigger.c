@@ -310,6 +310,20 @@ sync_function_is_user(Oid funcid, void *context)
 }
 
 /*
+ * sync_calls_user_function
+ *		Whether any node of an expression calls such a function.
+ */
+static bool
+sync_calls_user_function(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (check_functions_in_node(node, sync_function_is_user, context))
+		return true;
+	return expression_tree_walker(node, sync_calls_user_function, context);
+}
+
+/*
  * sync_entry_load
  *		Fill in an entry from the catalog: which columns, and the compiled
  *		expressions when the sync is active.
@@ -336,7 +350,7 @@ sync_entry_load(SyncEntry *entry, TriggerData *trigdata)
 	entry->state_userid = InvalidOid;
 
 	oldcontext = MemoryContextSwitchTo(entry->context);
-	if (sync_catalog_read(pg_strtoint64(trigger->tgargs[0]), &row) &&
+	if (sync_catalog_read(strtoi64(trigger->tgargs[0], NULL, 10), &row) &&
 		row.relid == entry->relid && row.active)
 	{
 		SyncSource	source = {"forward", row.from_col, row.to_col};
@@ -352,9 +366,8 @@ sync_entry_load(SyncEntry *entry, TriggerData *trigdata)
 													  entry->from_attnum, row.search_path);
 		}
 		entry->calls_user_functions =
-			check_functions_in_node((Node *) entry->forward, sync_function_is_user, NULL) ||
-			(entry->backward != NULL &&
-			 check_functions_in_node((Node *) entry->backward, sync_function_is_user, NULL));
+			sync_calls_user_function((Node *) entry->forward, NULL) ||
+			sync_calls_user_function((Node *) entry->backward, NULL);
 		entry->active = true;
 	}
 	MemoryContextSwitchTo(oldcontext);
