@@ -20,7 +20,8 @@ OBJS = \
 	src/guard_hooks.o \
 	src/usage.o \
 	src/sync.o \
-	src/sync_trigger.o
+	src/sync_trigger.o \
+	src/sync_guard.o
 
 EXTENSION = phased_change
 DATA = phased_change--1.0.sql phased_change--1.0--1.1.sql phased_change--1.1--1.2.sql \

@@ -16,8 +16,8 @@ GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public TO regress_sync_owner, regress_s
 GRANT USAGE ON SCHEMA phased_change TO regress_sync_owner;
 GRANT SELECT ON phased_change.syncs, phased_change.progress, phased_change.guarded_objects
 	TO regress_sync_owner;
-GRANT EXECUTE ON FUNCTION phased_change.usage_tracking(), phased_change.usage_of(bigint)
-	TO regress_sync_owner;
+GRANT EXECUTE ON FUNCTION phased_change.usage_tracking(), phased_change.usage_of(bigint),
+	phased_change.recorder_wait(interval) TO regress_sync_owner;
 
 CREATE TABLE sync_profile (id bigint PRIMARY KEY, legacy_categories text[], primary_categories text[],
 						   note text, doubled int GENERATED ALWAYS AS (id * 2) STORED);
@@ -160,11 +160,45 @@ SELECT phase_sync('sync-plan', 'sync_profile', 'legacy_categories', 'primary_cat
 				  $$primary_categories[1:1]$$);
 RESET ROLE;
 
+-- The guard keeps the trigger in service: the table's owner cannot drop,
+-- disable, re-enable in another mode or rename it (and the refusal is
+-- recorded; each refusal is waited for, so that the recorder never has
+-- to be started twice at once); ENABLE ALWAYS, which changes nothing, goes
+-- through.
+SET ROLE regress_sync_owner;
+DROP TRIGGER phased_change_sync_primary_categories ON sync_profile;
+SELECT phased_change.recorder_wait() AS recorded \gset
+ALTER TABLE sync_profile DISABLE TRIGGER phased_change_sync_primary_categories;
+SELECT phased_change.recorder_wait() AS recorded \gset
+ALTER TABLE sync_profile DISABLE TRIGGER ALL;
+SELECT phased_change.recorder_wait() AS recorded \gset
+ALTER TABLE sync_profile DISABLE TRIGGER USER;
+SELECT phased_change.recorder_wait() AS recorded \gset
+ALTER TABLE sync_profile ENABLE TRIGGER phased_change_sync_primary_categories;
+SELECT phased_change.recorder_wait() AS recorded \gset
+ALTER TABLE sync_profile ENABLE REPLICA TRIGGER phased_change_sync_primary_categories;
+SELECT phased_change.recorder_wait() AS recorded \gset
+ALTER TRIGGER phased_change_sync_primary_categories ON sync_profile RENAME TO other_name;
+SELECT phased_change.recorder_wait() AS recorded \gset
+ALTER TABLE sync_profile ENABLE ALWAYS TRIGGER phased_change_sync_primary_categories;
+RESET ROLE;
+-- someone else's trigger on the table is not the guard's business
+CREATE FUNCTION sync_noop() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;
+CREATE TRIGGER other_trigger BEFORE UPDATE ON sync_profile FOR EACH ROW EXECUTE FUNCTION sync_noop();
+ALTER TABLE sync_profile DISABLE TRIGGER other_trigger;
+DROP TRIGGER other_trigger ON sync_profile;
+DROP FUNCTION sync_noop();
+SELECT phased_change.recorder_wait();
+SELECT object, statement FROM phased_change.blocked_ddl WHERE plan = 'sync-plan' ORDER BY at;
+
 -- A missing or disabled trigger is a blocker; phase_sync installs it again.
+-- (Only the override gets there.)
+SET phased_change.override = 'sync test';
 ALTER TABLE sync_profile DISABLE TRIGGER phased_change_sync_primary_categories;
 SELECT installed FROM phased_change.syncs;
 SELECT unnest(blockers) AS blockers FROM phased_change.progress WHERE plan = 'sync-plan';
 DROP TRIGGER phased_change_sync_primary_categories ON sync_profile;
+RESET phased_change.override;
 SET ROLE regress_sync_owner;
 SELECT phase_advance('sync-plan');
 SELECT phase_sync('sync-plan', 'sync_profile', 'legacy_categories', 'primary_categories',
@@ -220,8 +254,8 @@ DROP TABLE sync_profile, sync_accounts, sync_not_mine, sync_others_table CASCADE
 DROP FUNCTION owner_only_upper(text[]), noisy(text[]);
 REVOKE ALL ON phased_change.syncs, phased_change.progress, phased_change.guarded_objects
 	FROM regress_sync_owner;
-REVOKE ALL ON FUNCTION phased_change.usage_tracking(), phased_change.usage_of(bigint)
-	FROM regress_sync_owner;
+REVOKE ALL ON FUNCTION phased_change.usage_tracking(), phased_change.usage_of(bigint),
+	phased_change.recorder_wait(interval) FROM regress_sync_owner;
 REVOKE USAGE ON SCHEMA phased_change FROM regress_sync_owner;
 REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA public FROM regress_sync_owner, regress_sync_other;
 DROP ROLE regress_sync_owner, regress_sync_other, regress_sync_writer;

@@ -494,14 +494,36 @@ sync_trigger_state(int64 sync_id, Oid relid, const char *trigger_name, bool *exi
 	return *ours && exact;
 }
 
+/* Whether the plan's own DDL on a sync trigger is running (sync_guard.c). */
+static bool sync_own_ddl = false;
+
+bool
+sync_running_own_ddl(void)
+{
+	return sync_own_ddl;
+}
+
 /*
  * sync_run_ddl
- *		Run one DDL statement of the plan's own (in the catalog session).
+ *		Run one DDL statement of the plan's own (in the catalog session),
+ *		which the guard of sync triggers lets through.
  */
 static void
 sync_run_ddl(const char *sql)
 {
-	if (SPI_execute(sql, false, 0) != SPI_OK_UTILITY)
+	int			result;
+
+	sync_own_ddl = true;
+	PG_TRY();
+	{
+		result = SPI_execute(sql, false, 0);
+	}
+	PG_FINALLY();
+	{
+		sync_own_ddl = false;
+	}
+	PG_END_TRY();
+	if (result != SPI_OK_UTILITY)
 		elog(ERROR, "could not run \"%s\"", sql);
 }
 

@@ -85,18 +85,6 @@ typedef struct SyncEntry
 	MemoryContext state_context;	/* its executor states */
 } SyncEntry;
 
-/* What the catalog says about one sync. */
-typedef struct SyncRow
-{
-	Oid			relid;
-	char	   *from_col;
-	char	   *to_col;
-	char	   *forward;
-	char	   *backward;
-	char	   *search_path;
-	bool		active;
-} SyncRow;
-
 static HTAB *sync_cache = NULL;
 static MemoryContext sync_cache_context = NULL;
 static uint64 sync_cache_generation = 0;
@@ -220,7 +208,7 @@ sync_lookup_by_key(Relation rel, const char *index_name, const char *key_name,
  *		Read a sync and whether its plan wants it in place, as the latest
  *		snapshot sees them.  False when the sync does not exist.
  */
-static bool
+bool
 sync_catalog_read(int64 sync_id, SyncRow *row)
 {
 	Oid			nsp = get_namespace_oid(PHASED_CHANGE_EXTENSION, true);
@@ -268,6 +256,9 @@ sync_catalog_read(int64 sync_id, SyncRow *row)
 			char	   *status = sync_attr_text(planrel, tuple, "status");
 			int16		phase = DatumGetInt16(sync_attr(planrel, tuple, "phase", &isnull));
 
+			row->plan_id = plan_id;
+			row->plan_name = sync_attr_text(planrel, tuple, "name");
+			row->phase = (Phase) phase;
 			row->active = strcmp(status, "active") == 0 &&
 				(phase == PHASE_MIGRATE || phase == PHASE_CONTRACT);
 		}
