@@ -56,6 +56,8 @@ my $refusal =
 my ($ret, $stdout, $stderr) = $primary->psql('postgres', $drop);
 isnt($ret, 0, 'primary: DROP COLUMN in contract fails');
 like($stderr, $refusal, 'primary: refused by the guard');
+# refusals are recorded asynchronously: wait for the recorder first
+$primary->safe_psql('postgres', q{SELECT phased_change.recorder_wait()});
 is( $primary->safe_psql(
 		'postgres', q{SELECT count(*) FROM phased_change.blocked_ddl}),
 	'1',
