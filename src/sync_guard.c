@@ -18,19 +18,55 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
 #include "access/table.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_class.h"
 #include "commands/trigger.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
-#include "parser/parse_func.h"
+#include "storage/lmgr.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/syscache.h"
 
 #include "guard.h"
 #include "sync.h"
+
+/*
+ * sync_relation_has_triggers
+ *		pg_class.relhastriggers, from the syscache.
+ */
+static bool
+sync_relation_has_triggers(Oid relid)
+{
+	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	bool		result;
+
+	if (!HeapTupleIsValid(tuple))
+		return false;
+	result = ((Form_pg_class) GETSTRUCT(tuple))->relhastriggers;
+	ReleaseSysCache(tuple);
+	return result;
+}
+
+/*
+ * sync_trigger_function
+ *		Whether a trigger runs phased_change.sync_row.  Looked up by OID,
+ *		never by name: the statement's role may have no USAGE on the schema.
+ */
+static bool
+sync_trigger_function(Oid funcid, Oid catalog_schema)
+{
+	char	   *name;
+
+	if (get_func_namespace(funcid) != catalog_schema)
+		return false;
+	name = get_func_name(funcid);
+	return name != NULL && strcmp(name, "sync_row") == 0;
+}
 
 /*
  * sync_guard_check
@@ -38,23 +74,23 @@
  *		of active syncs: the one named, or all of them with tgname NULL.
  */
 static void
-sync_guard_check(RangeVar *relation, const char *tgname, const char *action)
+sync_guard_check(RangeVar *relation, const char *tgname, const char *action,
+				 LOCKMODE lockmode)
 {
 	Oid			relid = relation ? RangeVarGetRelid(relation, NoLock, true) : InvalidOid;
-	Oid			sync_row_oid;
+	Oid			catalog_schema = get_namespace_oid(PHASED_CHANGE_EXTENSION, true);
 	Relation	rel;
 	TriggerDesc *trigdesc;
 
-	if (!OidIsValid(relid) || get_rel_relkind(relid) != RELKIND_RELATION ||
+	if (!OidIsValid(relid) || !OidIsValid(catalog_schema) ||
+		get_rel_relkind(relid) != RELKIND_RELATION ||
+		!sync_relation_has_triggers(relid) ||
 		!pc_relation_ownercheck(relid, GetUserId()))
 		return;
-	sync_row_oid = LookupFuncName(list_make2(makeString(PHASED_CHANGE_EXTENSION),
-											 makeString("sync_row")),
-								  0, NULL, true);
-	if (!OidIsValid(sync_row_oid))
-		return;
 
-	rel = table_open(relid, AccessShareLock);
+	/* the lock the command itself takes, so that the answer holds for it */
+	LockRelationOid(relid, lockmode);
+	rel = table_open(relid, NoLock);
 	trigdesc = rel->trigdesc;
 	for (int i = 0; trigdesc != NULL && i < trigdesc->numtriggers; i++)
 	{
@@ -63,8 +99,9 @@ sync_guard_check(RangeVar *relation, const char *tgname, const char *action)
 		char	   *identity;
 		const char *reason;
 
-		if (trigger->tgfoid != sync_row_oid || trigger->tgnargs != 1 ||
-			(tgname != NULL && strcmp(trigger->tgname, tgname) != 0))
+		if (trigger->tgnargs != 1 ||
+			(tgname != NULL && strcmp(trigger->tgname, tgname) != 0) ||
+			!sync_trigger_function(trigger->tgfoid, catalog_schema))
 			continue;
 		if (!sync_catalog_read(strtoi64(trigger->tgargs[0], NULL, 10), &row) ||
 			!row.active || row.relid != relid)
@@ -93,7 +130,7 @@ sync_guard_check(RangeVar *relation, const char *tgname, const char *action)
 						   reason)));
 		guard_audit("override", row.plan_id, row.phase, identity, action, false, reason);
 	}
-	table_close(rel, AccessShareLock);
+	table_close(rel, NoLock);
 }
 
 /*
@@ -123,7 +160,7 @@ sync_guard_protect(Node *parsetree)
 						continue;
 					sync_guard_check(makeRangeVarFromNameList(list_truncate(list_copy(names),
 																			list_length(names) - 1)),
-									 strVal(llast(names)), "drop");
+									 strVal(llast(names)), "drop", AccessExclusiveLock);
 				}
 				return;
 			}
@@ -140,13 +177,15 @@ sync_guard_protect(Node *parsetree)
 						case AT_DisableTrig:
 						case AT_EnableTrig:
 						case AT_EnableReplicaTrig:
-							sync_guard_check(stmt->relation, cmd->name, "change the firing of");
+							sync_guard_check(stmt->relation, cmd->name, "change the firing of",
+											 ShareRowExclusiveLock);
 							break;
 						case AT_DisableTrigAll:
 						case AT_DisableTrigUser:
 						case AT_EnableTrigAll:
 						case AT_EnableTrigUser:
-							sync_guard_check(stmt->relation, NULL, "change the firing of");
+							sync_guard_check(stmt->relation, NULL, "change the firing of",
+											 ShareRowExclusiveLock);
 							break;
 						default:
 							break;
@@ -159,7 +198,7 @@ sync_guard_protect(Node *parsetree)
 				RenameStmt *stmt = (RenameStmt *) parsetree;
 
 				if (stmt->renameType == OBJECT_TRIGGER)
-					sync_guard_check(stmt->relation, stmt->subname, "rename");
+					sync_guard_check(stmt->relation, stmt->subname, "rename", AccessExclusiveLock);
 				return;
 			}
 		default:
