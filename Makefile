@@ -22,7 +22,10 @@ OBJS = \
 	src/usage.o \
 	src/backfill.o \
 	src/backfill_worker.o \
-	src/usage_sources.o
+	src/usage_sources.o \
+	src/sync.o \
+	src/sync_trigger.o \
+	src/sync_guard.o
 
 EXTENSION = phased_change
 DATA = phased_change--1.0.sql phased_change--1.0--1.1.sql phased_change--1.1--1.2.sql \
@@ -36,13 +39,13 @@ PGFILEDESC = "phased_change - four-phase schema change plans enforced by the dat
 # and with the library preloaded (hooks, usage tracking).  The two lists
 # differ only in the tests of what preloading changes.
 REGRESS_COMMON = plans objects checks advance privileges owner guard unplanned bypass self_protection \
-	hostile_input evidence verification_cost operations backfill usage_sources walkthrough
+	hostile_input evidence verification_cost operations backfill usage_sources sync walkthrough
 REGRESS = $(REGRESS_COMMON) settings_unloaded usage_unloaded
 REGRESS_PRELOAD = $(REGRESS_COMMON) settings_preloaded usage_preloaded
 REGRESS_OPTS = --temp-instance=tmp_check_regress --temp-config=test/regress.conf
 
 ISOLATION = advance_concurrency guard_drop_vs_rollback guard_retire_vs_drop \
-	verify_abandon_concurrency
+	verify_abandon_concurrency sync_concurrency
 ISOLATION_OPTS = --inputdir=test/isolation --temp-instance=tmp_check_iso \
 	--temp-config=test/regress.conf
 

@@ -295,6 +295,74 @@ REVOKE ALL ON FUNCTION
  * own (db_worker.c: database, 0x70686173, 0x65645f72, 0x5042).
  */
 CREATE VIEW phased_change.backfills AS
+
+/*
+ * Dual-write syncs (issue 11, phase_sync).
+ *
+ * A sync keeps a new column in step with the old one while both versions of
+ * an application write the table: a C row trigger (phased_change.sync_row)
+ * that the plan installs on entering migrate and removes on entering
+ * cleanup, on abandon and on completion.  The sync's expressions are kept
+ * as text with the search_path in force when it was registered, parsed once
+ * per backend; a change to this table invalidates every backend's guard
+ * cache, and with it the parsed syncs (guard_catalog_changed).
+ */
+CREATE SEQUENCE phased_change.sync_id_seq;
+CREATE TABLE phased_change.sync (
+	sync_id		pg_catalog.int8 PRIMARY KEY
+				DEFAULT phased_change.catalog_next_id('phased_change.sync_id_seq',
+													  'phased_change.sync', 'sync_id'),
+	plan_id		pg_catalog.int8 NOT NULL REFERENCES phased_change.plan,
+	rel			pg_catalog.regclass,
+	from_col	pg_catalog.name NOT NULL,
+	to_col		pg_catalog.name NOT NULL,
+	forward		pg_catalog.text NOT NULL,
+	backward	pg_catalog.text,
+	search_path pg_catalog.text NOT NULL,
+	trigger_name pg_catalog.name NOT NULL,
+	registered_at pg_catalog.timestamptz NOT NULL,
+	UNIQUE (plan_id, rel, to_col)
+);
+ALTER SEQUENCE phased_change.sync_id_seq OWNED BY phased_change.sync.sync_id;
+CREATE INDEX sync_rel_idx ON phased_change.sync (rel);
+SELECT pg_catalog.pg_extension_config_dump('phased_change.sync', '');
+SELECT pg_catalog.pg_extension_config_dump('phased_change.sync_id_seq', '');
+REVOKE ALL ON phased_change.sync FROM PUBLIC;
+REVOKE ALL ON SEQUENCE phased_change.sync_id_seq FROM PUBLIC;
+
+CREATE TRIGGER sync_guard_invalidate
+	AFTER INSERT OR UPDATE OR DELETE ON phased_change.sync
+	FOR EACH ROW EXECUTE FUNCTION phased_change.guard_catalog_changed();
+CREATE TRIGGER sync_guard_invalidate_truncate
+	AFTER TRUNCATE ON phased_change.sync
+	FOR EACH STATEMENT EXECUTE FUNCTION phased_change.guard_catalog_changed();
+ALTER TABLE phased_change.sync ENABLE ALWAYS TRIGGER sync_guard_invalidate;
+ALTER TABLE phased_change.sync ENABLE ALWAYS TRIGGER sync_guard_invalidate_truncate;
+
+CREATE FUNCTION phased_change.sync_row()
+RETURNS trigger
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'sync_row';
+REVOKE ALL ON FUNCTION phased_change.sync_row() FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.phase_sync(plan pg_catalog.text, rel pg_catalog.regclass,
+									   from_col pg_catalog.name, to_col pg_catalog.name,
+									   forward pg_catalog.text,
+									   backward pg_catalog.text DEFAULT NULL)
+RETURNS void
+LANGUAGE C CALLED ON NULL INPUT VOLATILE
+AS 'MODULE_PATHNAME', 'phase_sync';
+REVOKE ALL ON FUNCTION @extschema@.phase_sync(pg_catalog.text, pg_catalog.regclass, pg_catalog.name,
+											  pg_catalog.name, pg_catalog.text, pg_catalog.text)
+	FROM PUBLIC;
+
+/*
+ * syncs: every sync, whether the plan wants it in place now (active: the
+ * plan is active, in migrate or contract) and whether it is (installed: its
+ * trigger is on the table, runs phased_change.sync_row for this sync, and
+ * is enabled ALWAYS).
+ */
+CREATE VIEW phased_change.syncs AS
 SELECT p.name AS plan,
 	   (SELECT pg_catalog.format('%I.%I', n.nspname, c.relname)
 		FROM pg_catalog.pg_class c
@@ -510,6 +578,44 @@ COMMENT ON FUNCTION phased_change.usage_node()
 	IS 'This server as a usage source: recovery, identity, and its WAL receiver''s application_name';
 COMMENT ON VIEW phased_change.usage_sources IS 'Registered usage sources and how their latest collection went';
 
+		WHERE c.oid OPERATOR(pg_catalog.=) s.rel::pg_catalog.oid) AS "table",
+	   s.from_col AS from_column,
+	   s.to_col AS to_column,
+	   s.forward,
+	   s.backward,
+	   (p.status OPERATOR(pg_catalog.=) 'active'
+		AND p.phase OPERATOR(pg_catalog.=) ANY ('{2,3}'::pg_catalog.int2[])) AS active,
+	   EXISTS (
+		SELECT FROM pg_catalog.pg_trigger t
+		WHERE t.tgrelid OPERATOR(pg_catalog.=) s.rel::pg_catalog.oid
+		  AND t.tgname OPERATOR(pg_catalog.=) s.trigger_name
+		  AND t.tgfoid OPERATOR(pg_catalog.=) 'phased_change.sync_row()'::pg_catalog.regprocedure::pg_catalog.oid
+		  AND t.tgenabled OPERATOR(pg_catalog.=) 'A'
+		  AND t.tgnargs OPERATOR(pg_catalog.=) 1
+		  AND t.tgargs OPERATOR(pg_catalog.=)
+			  (pg_catalog.convert_to(s.sync_id::pg_catalog.text, 'UTF8')
+			   OPERATOR(pg_catalog.||) '\x00'::pg_catalog.bytea)
+	   ) AS installed,
+	   s.trigger_name,
+	   p.status AS plan_status,
+	   ph.name AS plan_phase,
+	   s.registered_at,
+	   s.rel,
+	   s.sync_id,
+	   s.plan_id
+FROM phased_change.sync s
+JOIN phased_change.plan p ON p.plan_id OPERATOR(pg_catalog.=) s.plan_id
+JOIN phased_change.phase ph ON ph.phase OPERATOR(pg_catalog.=) p.phase;
+REVOKE ALL ON phased_change.syncs FROM PUBLIC;
+
+COMMENT ON TABLE phased_change.sync IS 'Dual-write syncs of change plans: one column kept in step with another by a row trigger';
+COMMENT ON FUNCTION phased_change.sync_row()
+	IS 'Row trigger of a dual-write sync (installed and removed by the plan)';
+COMMENT ON FUNCTION @extschema@.phase_sync(pg_catalog.text, pg_catalog.regclass, pg_catalog.name,
+										   pg_catalog.name, pg_catalog.text, pg_catalog.text)
+	IS 'Keep a new column in step with an old one from migrate through contract (a row trigger the plan installs and removes)';
+COMMENT ON VIEW phased_change.syncs IS 'Every dual-write sync: its columns and expressions, whether it should be and is installed';
+
 /*
  * The views that 1.4 redefines, last, after everything they call.  CREATE OR
  * REPLACE keeps their privileges and comments; new columns go at the end.
@@ -531,7 +637,14 @@ SELECT p.name AS plan,
 	   o.rel,
 	   o.col,
 	   o.object_id,
-	   o.plan_id
+	   o.plan_id,
+	   /* dual-write syncs (1.4): the plan's syncs that read or write the object */
+	   ARRAY(SELECT pg_catalog.format('%I -> %I', sy.from_col, sy.to_col)
+			 FROM phased_change.sync sy
+			 WHERE sy.plan_id OPERATOR(pg_catalog.=) o.plan_id
+			   AND sy.rel OPERATOR(pg_catalog.=) o.rel
+			   AND (o.col IS NULL OR o.col OPERATOR(pg_catalog.=) ANY (ARRAY[sy.from_col, sy.to_col]))
+			 ORDER BY sy.sync_id) AS syncs
 FROM phased_change.object o
 JOIN phased_change.plan p ON p.plan_id OPERATOR(pg_catalog.=) o.plan_id
 JOIN phased_change.phase ph ON ph.phase OPERATOR(pg_catalog.=) p.phase
@@ -1117,6 +1230,17 @@ CROSS JOIN LATERAL (
 				OPERATOR(pg_catalog.||)
 				/* backfills (1.4): in migrate, each one not done */
 				bf.blockers
+
+				/* dual-write syncs (1.4): a sync the phase needs whose trigger is not in place */
+				ARRAY(SELECT pg_catalog.format('The sync of column "%s" from "%s" of table %s is not installed: its trigger "%s" is missing, disabled or not enabled ALWAYS. Run SELECT phase_sync(%L, %L, %L, %L, %L%s) to install it again.',
+											   sy.to_column, sy.from_column, sy.table, sy.trigger_name,
+											   p.name, sy.table, sy.from_column, sy.to_column, sy.forward,
+											   CASE WHEN sy.backward IS NULL THEN ''
+													ELSE pg_catalog.format(', %L', sy.backward) END)
+					  FROM phased_change.syncs sy
+					  WHERE sy.plan_id OPERATOR(pg_catalog.=) p.plan_id
+						AND sy.active AND NOT sy.installed AND sy.table IS NOT NULL
+					  ORDER BY sy.sync_id)
 				OPERATOR(pg_catalog.||)
 				CASE WHEN p.phase OPERATOR(pg_catalog.=) 4 THEN o.standing ELSE '{}' END
 				OPERATOR(pg_catalog.||)
@@ -1162,6 +1286,12 @@ CROSS JOIN LATERAL (
 		WHEN pg_catalog.cardinality(o.missing) OPERATOR(pg_catalog.>) 0 THEN
 			'Re-create the missing introduced objects before advancing.'
 		WHEN bf.next_step IS NOT NULL THEN bf.next_step
+
+		/* dual-write syncs (1.4) */
+		WHEN EXISTS (SELECT FROM phased_change.syncs sy
+					 WHERE sy.plan_id OPERATOR(pg_catalog.=) p.plan_id
+					   AND sy.active AND NOT sy.installed AND sy.table IS NOT NULL) THEN
+			pg_catalog.format('Install the syncs that are not installed again with phase_sync (see the blockers), then run SELECT phase_advance(%L).', p.name)
 		WHEN c.first_failed IS NOT NULL THEN
 			pg_catalog.format('Make check "%s" hold, then run SELECT phase_verify(%L).', c.first_failed, p.name)
 		WHEN pg_catalog.cardinality(c.unverified) OPERATOR(pg_catalog.>) 0 THEN

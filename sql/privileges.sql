@@ -15,7 +15,7 @@ GRANT USAGE ON SCHEMA phased_change TO regress_operator, regress_other_operator,
 GRANT SELECT ON phased_change.progress, phased_change.history, phased_change.guarded_objects,
 	phased_change.blocked_ddl, phased_change.column_usage, phased_change.recorder,
 	phased_change.retired_usage, phased_change.status, phased_change.metrics,
-	phased_change.usage_sources
+	phased_change.usage_sources, phased_change.syncs, phased_change.backfills
 	TO regress_operator, regress_other_operator, regress_auditor;
 GRANT EXECUTE ON FUNCTION phased_change.usage_tracking(), phased_change.usage_counts(),
 	phased_change.usage_of(bigint), phased_change.recorder_status(),
@@ -28,6 +28,9 @@ GRANT EXECUTE ON FUNCTION
 	phase_soak_set(text, text, interval), phase_advance(text), phase_rollback(text, text),
 	phase_verify(text), phase_abandon(text, text), phase_owner_set(text, regrole),
 	phase_advance(text, text), phase_check_drop(text, text, text),
+	phase_sync(text, regclass, name, name, text, text),
+	phase_backfill(text, regclass, text, text, integer, interval, interval),
+	phase_backfill_cancel(text, regclass), phased_change.backfill_wait(text, regclass, interval),
 	phased_change.recorder_wait(interval)
 	TO regress_operator, regress_other_operator;
 
@@ -48,6 +51,16 @@ SELECT phase_verify('nobody-plan');
 SELECT phase_abandon('nobody-plan', 'r');
 SELECT phase_advance('nobody-plan', 'cleanup');
 SELECT phase_check_drop('nobody-plan', 'expand', 'c');
+SELECT phase_sync('nobody-plan', 'op_table', 'old_col', 'id', 'old_col');
+SELECT phase_backfill('nobody-plan', 'op_table', 'id = old_col', 'id IS NULL');
+SELECT phase_backfill_cancel('nobody-plan', 'op_table');
+SELECT phased_change.backfill_wait('nobody-plan', 'op_table');
+SELECT phase_usage_source_add('s', 'host=/tmp');
+SELECT phase_usage_source_drop('s');
+SELECT phase_verify_all();
+SELECT * FROM phased_change.syncs;
+SELECT * FROM phased_change.backfills;
+SELECT * FROM phased_change.usage_sources;
 SELECT * FROM phased_change.status;
 SELECT * FROM phased_change.metrics;
 SELECT * FROM phased_change.retired_usage;
@@ -102,8 +115,11 @@ SELECT plan, phase, state FROM phased_change.status WHERE plan = 'op-plan';
 SELECT plan, phase, ready FROM phased_change.metrics WHERE plan = 'op-plan';
 SELECT count(*) FROM phased_change.retired_usage WHERE plan = 'op-plan';
 SELECT name, status FROM phased_change.usage_sources;
+SELECT plan, "table", installed FROM phased_change.syncs WHERE plan = 'op-plan';
+SELECT plan, "table", status FROM phased_change.backfills WHERE plan = 'op-plan';
 SELECT phased_change.recorder_wait();
 SELECT phase_advance('op-plan');
+SELECT phase_sync('op-plan', 'op_table', 'old_col', 'id', 'old_col');
 SELECT * FROM phased_change.plan;
 RESET ROLE;
 

@@ -364,3 +364,33 @@ SELECT phase_advance('complete-plan');
 SELECT counted(:complete_id) AS kept_after_completion;
 SELECT status FROM phased_change.plan WHERE name = 'complete-plan';
 DROP FUNCTION counted(bigint);
+
+-- Dual-write syncs (phase_sync): what the sync trigger writes into the
+-- retired column, and what its expressions read, is not a use of it; what a
+-- writer writes there is.
+CREATE TABLE synced_profile (id int PRIMARY KEY, legacy_categories text[], primary_categories text[]);
+-- a function that queries the retired column, called by the backward expression
+CREATE FUNCTION touches_legacy(int) RETURNS boolean LANGUAGE sql STABLE
+	AS $$ SELECT count(legacy_categories) >= 0 FROM synced_profile WHERE id = $1 $$;
+SELECT phase_plan_create('sync-usage-plan', NULL, '0');
+SELECT phase_retire('sync-usage-plan', 'synced_profile', 'legacy_categories');
+SELECT phase_introduce('sync-usage-plan', 'synced_profile', 'primary_categories');
+SELECT phase_sync('sync-usage-plan', 'synced_profile', 'legacy_categories', 'primary_categories',
+				  'legacy_categories', 'CASE WHEN touches_legacy(id) THEN primary_categories END');
+SELECT phase_advance('sync-usage-plan');
+CREATE VIEW sync_usage_now AS
+	SELECT "column", reads, writes FROM phased_change.column_usage
+	WHERE plan = 'sync-usage-plan' ORDER BY "column";
+SELECT * FROM sync_usage_now;
+INSERT INTO synced_profile (id, primary_categories) VALUES (1, '{new}');	-- the sync writes legacy_categories
+UPDATE synced_profile SET primary_categories = '{newer}' WHERE id = 1;		-- and again
+SELECT * FROM sync_usage_now;
+UPDATE synced_profile SET legacy_categories = '{old}' WHERE id = 1;		-- a writer's write counts, the sync's read does not
+SELECT * FROM sync_usage_now;
+SELECT * FROM synced_profile;
+SELECT phase_abandon('sync-usage-plan', 'done');
+SET phased_change.unplanned_ddl = allow;
+DROP VIEW sync_usage_now;
+DROP TABLE synced_profile;
+DROP FUNCTION touches_legacy(int);
+RESET phased_change.unplanned_ddl;

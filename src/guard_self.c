@@ -42,6 +42,7 @@
 #include "utils/rel.h"
 
 #include "guard.h"
+#include "sync.h"
 
 static const char *const guard_event_triggers[] = {"phased_change_guard", "phased_change_guard_drop"};
 
@@ -548,6 +549,7 @@ guard_self_protect(Node *parsetree)
 {
 	if (creating_extension)
 		return false;			/* the extension's own scripts */
+	sync_guard_protect(parsetree);	/* dual-write syncs (1.4) */
 	switch (nodeTag(parsetree))
 	{
 		case T_DropStmt:

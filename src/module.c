@@ -38,6 +38,7 @@
 #include "guard.h"
 #include "phased_change.h"
 #include "refusal_recorder.h"
+#include "sync.h"
 #include "usage.h"
 #include "usage_sources.h"
 
@@ -113,6 +114,7 @@ _PG_init(void)
 	MarkGUCPrefixReserved("phased_change");
 	guard_cache_register();
 	catalog_register_callbacks();
+	sync_register_callbacks();
 	guard_register_xact_callbacks();
 	backfill_register_callbacks();
 	if (process_shared_preload_libraries_in_progress)

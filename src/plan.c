@@ -29,6 +29,7 @@
 #include "backfill.h"
 #include "phased_change.h"
 #include "refusal_recorder.h"
+#include "sync.h"
 #include "usage.h"
 #include "usage_sources.h"
 
@@ -163,6 +164,7 @@ plan_set_phase(const PlanRow *plan, Phase phase, const char *status)
 							  4, argtypes, values, NULL, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "could not update change plan \"%s\"", plan->name);
 	backfill_phase_changed(plan, phase, status);	/* start or cancel its backfills */
+	sync_apply_phase(plan, phase, status);			/* install or remove its syncs' triggers */
 	if (strcmp(status, "active") != 0)
 		plan_forget_usage();
 	else if (phase != plan->phase)

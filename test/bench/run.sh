@@ -34,6 +34,11 @@
 #                         sources (a preloaded primary, two standbys)
 #   BENCH_SOURCES_ROUNDS=5 BENCH_SOURCES_CALLS=10   rounds of phase_verify
 #                         calls with two usage sources, then none
+#                         "sync" only those of the dual-write sync
+#   BENCH_SYNC_ROWS=100000 rows of the synced table; BENCH_SYNC_RUNS=3 rounds
+#                         of BENCH_SYNC_SECONDS (default BENCH_SECONDS)
+#   BENCH_SYNC_CG_SMALL=200 BENCH_SYNC_CG_LARGE=2200  rows of the two
+#                         callgrind UPDATEs whose difference is counted
 #   PG_BINDIR=/usr/lib/postgresql/15/bin
 set -euo pipefail
 
@@ -44,13 +49,16 @@ export PG_BINDIR
 BENCH_VARS="BENCH_SECONDS BENCH_RUNS BENCH_CLIENTS BENCH_THREADS BENCH_SCALE BENCH_PROTOCOL
 	BENCH_DDL_STATEMENTS BENCH_DDL_RUNS BENCH_CG_SMALL BENCH_CG_LARGE BENCH_CGQ_SMALL
 	BENCH_CGQ_LARGE BENCH_CALLGRIND BENCH_KEEP BENCH_ONLY BENCH_BACKFILL_ROWS BENCH_BACKFILL_RATE
-	BENCH_SOURCES_ROUNDS BENCH_SOURCES_CALLS"
+	BENCH_SOURCES_ROUNDS BENCH_SOURCES_CALLS
+	BENCH_SYNC_ROWS BENCH_SYNC_RUNS BENCH_SYNC_SECONDS BENCH_SYNC_CG_SMALL BENCH_SYNC_CG_LARGE"
 : "${BENCH_SECONDS:=10}" "${BENCH_RUNS:=5}" "${BENCH_CLIENTS:=2}" "${BENCH_THREADS:=2}"
 : "${BENCH_SCALE:=10}" "${BENCH_PROTOCOL:=prepared}" "${BENCH_DDL_STATEMENTS:=5000}"
 : "${BENCH_DDL_RUNS:=5}" "${BENCH_CG_SMALL:=50}" "${BENCH_CG_LARGE:=300}"
 : "${BENCH_CGQ_SMALL:=200}" "${BENCH_CGQ_LARGE:=1200}" "${BENCH_CALLGRIND:=1}" "${BENCH_KEEP:=0}"
 : "${BENCH_ONLY:=}" "${BENCH_BACKFILL_ROWS:=1000000}" "${BENCH_BACKFILL_RATE:=200}"
 : "${BENCH_SOURCES_ROUNDS:=5}" "${BENCH_SOURCES_CALLS:=10}"
+: "${BENCH_SYNC_ROWS:=100000}" "${BENCH_SYNC_RUNS:=3}"
+: "${BENCH_SYNC_SECONDS:=$BENCH_SECONDS}" "${BENCH_SYNC_CG_SMALL:=200}" "${BENCH_SYNC_CG_LARGE:=2200}"
 
 ###########################################################################
 # Outer part: packages, build, install, work directory, then the bench as
@@ -494,6 +502,150 @@ if [ "$BENCH_ONLY" = sources ]; then
 	exit 0
 fi
 
+###########################################################################
+# Dual-write sync (phase_sync): an update-heavy pgbench on the seed's table
+# with the sync's trigger against an identical table without it (TPS,
+# alternated runs), and the instructions per row that the C trigger adds
+# against those of a PL/pgSQL trigger doing the same (callgrind, the
+# difference of two UPDATEs of different sizes in fresh backends).  Runs on
+# cluster p, which it leaves running.
+###########################################################################
+declare -A SYNC
+sync_bench() {
+	local port=$P_PORT rows=$BENCH_SYNC_ROWS r t tps ratios=() plain=() synced=()
+	createdb -p "$port" sync
+	psqlc "$port" sync > /dev/null <<EOF
+SET client_min_messages = warning;
+CREATE EXTENSION phased_change;
+ALTER DATABASE sync SET phased_change.unplanned_ddl = allow;
+CREATE TABLE user_profile (id bigint PRIMARY KEY, legacy_categories text[], primary_categories text[]);
+INSERT INTO user_profile SELECT i, ARRAY['TypeA', i::text], ARRAY['TypeA', i::text]
+	FROM generate_series(1, $rows) i;
+CREATE TABLE user_profile_plain (LIKE user_profile INCLUDING ALL);
+INSERT INTO user_profile_plain SELECT * FROM user_profile;
+CREATE TABLE user_profile_pl (LIKE user_profile INCLUDING ALL);
+INSERT INTO user_profile_pl SELECT * FROM user_profile;
+-- the PL/pgSQL trigger a DBA would write for the same sync
+CREATE FUNCTION user_profile_pl_sync() RETURNS trigger LANGUAGE plpgsql AS \$\$
+BEGIN
+	IF TG_OP = 'INSERT' THEN
+		IF NEW.legacy_categories IS NOT NULL AND NEW.primary_categories IS NULL THEN
+			NEW.primary_categories := NEW.legacy_categories;
+		ELSIF NEW.primary_categories IS NOT NULL AND NEW.legacy_categories IS NULL THEN
+			NEW.legacy_categories := NEW.primary_categories;
+		END IF;
+	ELSIF NEW.legacy_categories IS DISTINCT FROM OLD.legacy_categories
+		  AND NEW.primary_categories IS NOT DISTINCT FROM OLD.primary_categories THEN
+		NEW.primary_categories := NEW.legacy_categories;
+	ELSIF NEW.primary_categories IS DISTINCT FROM OLD.primary_categories
+		  AND NEW.legacy_categories IS NOT DISTINCT FROM OLD.legacy_categories THEN
+		NEW.legacy_categories := NEW.primary_categories;
+	END IF;
+	RETURN NEW;
+END
+\$\$;
+CREATE TRIGGER user_profile_pl_sync BEFORE INSERT OR UPDATE ON user_profile_pl
+	FOR EACH ROW EXECUTE FUNCTION user_profile_pl_sync();
+SELECT phase_plan_create('sync-bench', NULL, '0');
+SELECT phase_retire('sync-bench', 'user_profile', 'legacy_categories');
+SELECT phase_introduce('sync-bench', 'user_profile', 'primary_categories');
+SELECT phase_sync('sync-bench', 'user_profile', 'legacy_categories', 'primary_categories',
+				  'legacy_categories', 'primary_categories');
+SELECT phase_advance('sync-bench');
+VACUUM ANALYZE;
+EOF
+	[ "$(psqlv "$port" sync -c "SELECT installed FROM phased_change.syncs")" = t ] ||
+		fail "the sync of the bench is not installed"
+	# the old application's writer: every update goes through the sync
+	for t in user_profile user_profile_plain; do
+		printf '\\set id random(1, %d)\nUPDATE %s SET legacy_categories = ARRAY[%s, :id::text] WHERE id = :id;\n' \
+			"$rows" "$t" "'TypeB'" > "$WORK/sync-$t.pgbench"
+	done
+	for ((r = 0; r < BENCH_SYNC_RUNS; r++)); do
+		local order="user_profile user_profile_plain"
+		((r % 2)) && order="user_profile_plain user_profile"
+		for t in $order; do
+			tps=$(pgbench -n -p "$port" -M prepared -c "$BENCH_CLIENTS" -j "$BENCH_THREADS" \
+				-T "$BENCH_SYNC_SECONDS" -f "$WORK/sync-$t.pgbench" sync 2>&1 |
+				sed -n 's/^tps = \([0-9.]*\) .*/\1/p' | head -1)
+			[ -n "$tps" ] || fail "pgbench on $t"
+			if [ "$t" = user_profile ]; then synced+=("$tps"); else plain+=("$tps"); fi
+		done
+		ratios+=("$(calc "${synced[$r]} / ${plain[$r]}" 6)")
+	done
+	echo "sync synced tps: ${synced[*]}; plain tps: ${plain[*]}" >> "$OUT/pgbench-runs.txt"
+	SYNC[tps_with]=$(printf '%s\n' "${synced[@]}" | median)
+	SYNC[tps_without]=$(printf '%s\n' "${plain[@]}" | median)
+	SYNC[tps_ratio]=$(printf '%s\n' "${ratios[@]}" | median)
+	[ "$(psqlv "$port" sync -c "SELECT count(*) FROM user_profile WHERE primary_categories IS DISTINCT FROM legacy_categories")" = 0 ] ||
+		fail "the sync left rows out of step"
+
+	SYNC[instr_c]=n/a SYNC[instr_pl]=n/a SYNC[instr_ratio]=n/a
+	SYNC[fn_c]=n/a SYNC[fn_pl]=n/a SYNC[fn_ratio]=n/a
+	if [ "$BENCH_CALLGRIND" = 1 ] && command -v valgrind > /dev/null; then
+		local small=$BENCH_SYNC_CG_SMALL large=$BENCH_SYNC_CG_LARGE n pid total
+		declare -A per_row=() fn_row=()
+		stop_cluster p
+		mkdir -p "$WORK/cgs"
+		valgrind --tool=callgrind --callgrind-out-file="$WORK/cgs/%p.out" \
+			postgres -D "$WORK/p" > "$WORK/vg-sync.log" 2>&1 &
+		for _ in $(seq 1 240); do pg_isready -p "$port" -q && break; sleep 0.5; done
+		pg_isready -p "$port" -q || fail "server p did not start under valgrind"
+		for t in user_profile_plain user_profile user_profile_pl; do
+			for n in "$small" "$large"; do
+				pid=$(psqlv "$port" sync -c "SELECT pg_backend_pid()" \
+					-c "UPDATE $t SET legacy_categories = ARRAY['TypeC', id::text] WHERE id <= $n" | head -1)
+				total=
+				for _ in $(seq 1 600); do
+					total=$(sed -n 's/^totals: \([0-9]*\).*/\1/p' "$WORK/cgs/$pid.out" 2>/dev/null || true)
+					[ -n "$total" ] && break
+					sleep 0.2
+				done
+				[ -n "$total" ] || fail "no callgrind output for backend $pid"
+				per_row[$t-$n]=$total
+				fn_row[$t-$n]=$(sync_fn_instr "$WORK/cgs/$pid.out" \
+					"$([ $t = user_profile_pl ] && echo plpgsql_call_handler || echo sync_row)")
+			done
+			per_row[$t]=$(calc "(${per_row[$t-$large]} - ${per_row[$t-$small]}) / ($large - $small)" 0)
+			fn_row[$t]=$(calc "(${fn_row[$t-$large]:-0} - ${fn_row[$t-$small]:-0}) / ($large - $small)" 0)
+		done
+		pg_ctl -D "$WORK/p" -w -t 300 -m fast stop > /dev/null 2>&1 || true
+		start_cluster p
+		SYNC[instr_c]=$((per_row[user_profile] - per_row[user_profile_plain]))
+		SYNC[instr_pl]=$((per_row[user_profile_pl] - per_row[user_profile_plain]))
+		SYNC[instr_base]=${per_row[user_profile_plain]}
+		SYNC[instr_ratio]=$(calc "${SYNC[instr_c]} / ${SYNC[instr_pl]}" 3)
+		SYNC[fn_c]=${fn_row[user_profile]} SYNC[fn_pl]=${fn_row[user_profile_pl]}
+		SYNC[fn_ratio]=$(calc "${SYNC[fn_c]} / ${SYNC[fn_pl]}" 3)
+	fi
+}
+# sync_fn_instr FILE FUNCTION: the instructions of a function and its callees
+sync_fn_instr() {
+	callgrind_annotate --inclusive=yes --threshold=100 "$1" 2>/dev/null |
+		awk -v fn="$2" '!found && $0 ~ ":" fn " \\[" { gsub(",", "", $1); print $1; found = 1 }'
+}
+# sync_figures: the two lines of the sync section
+sync_figures() {
+	figure "sync: update-heavy pgbench TPS, with / without the trigger" "${SYNC[tps_with]}" \
+		"${SYNC[tps_without]}" "${SYNC[tps_ratio]}" ">=" 0.85 0.70 no "median of per-round ratios"
+	figure "sync: instr./row of the trigger function, C / PL/pgSQL" "${SYNC[fn_c]}" "${SYNC[fn_pl]}" \
+		"${SYNC[fn_ratio]}" "<=" 0.5 0.75 yes "sync_row against plpgsql_call_handler, callees included"
+	figure "sync: instr./row added to the UPDATE, C / PL/pgSQL trigger" "${SYNC[instr_c]}" "${SYNC[instr_pl]}" \
+		"${SYNC[instr_ratio]}" "<=" 0.5 0.75 no "both include the row lock and fetch of any BEFORE row trigger; ${SYNC[instr_base]:-?} instr./row without a trigger"
+}
+if [ "$BENCH_ONLY" = sync ]; then
+	log "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); only the sync figures"
+	make_cluster "$WORK/p" $P_PORT "phased_change"
+	start_cluster p
+	sync_bench
+	printf '%-62s %14s %14s\n' "figure" "with" "without" | tee -a "$RESULTS"
+	sync_figures
+	trap - EXIT
+	stop_all
+	[ "$WIDE_MISSES" -eq 0 ] || exit 1
+	exit 0
+fi
+
 if [ "$BENCH_ONLY" = history ]; then
 	log "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); only the history-cost figures"
 	make_cluster "$WORK/p" $P_PORT "phased_change"
@@ -852,6 +1004,8 @@ done
 
 log "cost against history length: 1 and 100,000 verifications"
 history_cost $P_PORT
+log "dual-write sync: update-heavy pgbench with and without the trigger, callgrind against PL/pgSQL"
+sync_bench
 
 ###########################################################################
 # callgrind: instructions per statement, one backend, two runs whose
@@ -1045,6 +1199,7 @@ for db in ddl_pc s100k; do
 done
 
 history_figures
+sync_figures
 
 for db in s10 s1k ddl_pc s100k; do
 	mem_var=MEM_$db; obj_var=OBJECTS_$db
