@@ -295,74 +295,6 @@ REVOKE ALL ON FUNCTION
  * own (db_worker.c: database, 0x70686173, 0x65645f72, 0x5042).
  */
 CREATE VIEW phased_change.backfills AS
-
-/*
- * Dual-write syncs (issue 11, phase_sync).
- *
- * A sync keeps a new column in step with the old one while both versions of
- * an application write the table: a C row trigger (phased_change.sync_row)
- * that the plan installs on entering migrate and removes on entering
- * cleanup, on abandon and on completion.  The sync's expressions are kept
- * as text with the search_path in force when it was registered, parsed once
- * per backend; a change to this table invalidates every backend's guard
- * cache, and with it the parsed syncs (guard_catalog_changed).
- */
-CREATE SEQUENCE phased_change.sync_id_seq;
-CREATE TABLE phased_change.sync (
-	sync_id		pg_catalog.int8 PRIMARY KEY
-				DEFAULT phased_change.catalog_next_id('phased_change.sync_id_seq',
-													  'phased_change.sync', 'sync_id'),
-	plan_id		pg_catalog.int8 NOT NULL REFERENCES phased_change.plan,
-	rel			pg_catalog.regclass,
-	from_col	pg_catalog.name NOT NULL,
-	to_col		pg_catalog.name NOT NULL,
-	forward		pg_catalog.text NOT NULL,
-	backward	pg_catalog.text,
-	search_path pg_catalog.text NOT NULL,
-	trigger_name pg_catalog.name NOT NULL,
-	registered_at pg_catalog.timestamptz NOT NULL,
-	UNIQUE (plan_id, rel, to_col)
-);
-ALTER SEQUENCE phased_change.sync_id_seq OWNED BY phased_change.sync.sync_id;
-CREATE INDEX sync_rel_idx ON phased_change.sync (rel);
-SELECT pg_catalog.pg_extension_config_dump('phased_change.sync', '');
-SELECT pg_catalog.pg_extension_config_dump('phased_change.sync_id_seq', '');
-REVOKE ALL ON phased_change.sync FROM PUBLIC;
-REVOKE ALL ON SEQUENCE phased_change.sync_id_seq FROM PUBLIC;
-
-CREATE TRIGGER sync_guard_invalidate
-	AFTER INSERT OR UPDATE OR DELETE ON phased_change.sync
-	FOR EACH ROW EXECUTE FUNCTION phased_change.guard_catalog_changed();
-CREATE TRIGGER sync_guard_invalidate_truncate
-	AFTER TRUNCATE ON phased_change.sync
-	FOR EACH STATEMENT EXECUTE FUNCTION phased_change.guard_catalog_changed();
-ALTER TABLE phased_change.sync ENABLE ALWAYS TRIGGER sync_guard_invalidate;
-ALTER TABLE phased_change.sync ENABLE ALWAYS TRIGGER sync_guard_invalidate_truncate;
-
-CREATE FUNCTION phased_change.sync_row()
-RETURNS trigger
-LANGUAGE C
-AS 'MODULE_PATHNAME', 'sync_row';
-REVOKE ALL ON FUNCTION phased_change.sync_row() FROM PUBLIC;
-
-CREATE FUNCTION @extschema@.phase_sync(plan pg_catalog.text, rel pg_catalog.regclass,
-									   from_col pg_catalog.name, to_col pg_catalog.name,
-									   forward pg_catalog.text,
-									   backward pg_catalog.text DEFAULT NULL)
-RETURNS void
-LANGUAGE C CALLED ON NULL INPUT VOLATILE
-AS 'MODULE_PATHNAME', 'phase_sync';
-REVOKE ALL ON FUNCTION @extschema@.phase_sync(pg_catalog.text, pg_catalog.regclass, pg_catalog.name,
-											  pg_catalog.name, pg_catalog.text, pg_catalog.text)
-	FROM PUBLIC;
-
-/*
- * syncs: every sync, whether the plan wants it in place now (active: the
- * plan is active, in migrate or contract) and whether it is (installed: its
- * trigger is on the table, runs phased_change.sync_row for this sync, and
- * is enabled ALWAYS).
- */
-CREATE VIEW phased_change.syncs AS
 SELECT p.name AS plan,
 	   (SELECT pg_catalog.format('%I.%I', n.nspname, c.relname)
 		FROM pg_catalog.pg_class c
@@ -578,6 +510,77 @@ COMMENT ON FUNCTION phased_change.usage_node()
 	IS 'This server as a usage source: recovery, identity, and its WAL receiver''s application_name';
 COMMENT ON VIEW phased_change.usage_sources IS 'Registered usage sources and how their latest collection went';
 
+/*
+ * Dual-write syncs (issue 11, phase_sync).
+ *
+ * A sync keeps a new column in step with the old one while both versions of
+ * an application write the table: a C row trigger (phased_change.sync_row)
+ * that the plan installs on entering migrate and removes on entering
+ * cleanup, on abandon and on completion.  The sync's expressions are kept
+ * as text with the search_path in force when it was registered, parsed once
+ * per backend; a change to this table invalidates every backend's guard
+ * cache, and with it the parsed syncs (guard_catalog_changed).
+ */
+CREATE SEQUENCE phased_change.sync_id_seq;
+CREATE TABLE phased_change.sync (
+	sync_id		pg_catalog.int8 PRIMARY KEY
+				DEFAULT phased_change.catalog_next_id('phased_change.sync_id_seq',
+													  'phased_change.sync', 'sync_id'),
+	plan_id		pg_catalog.int8 NOT NULL REFERENCES phased_change.plan,
+	rel			pg_catalog.regclass,
+	from_col	pg_catalog.name NOT NULL,
+	to_col		pg_catalog.name NOT NULL,
+	forward		pg_catalog.text NOT NULL,
+	backward	pg_catalog.text,
+	search_path pg_catalog.text NOT NULL,
+	trigger_name pg_catalog.name NOT NULL,
+	registered_at pg_catalog.timestamptz NOT NULL,
+	UNIQUE (plan_id, rel, to_col)
+);
+ALTER SEQUENCE phased_change.sync_id_seq OWNED BY phased_change.sync.sync_id;
+CREATE INDEX sync_rel_idx ON phased_change.sync (rel);
+SELECT pg_catalog.pg_extension_config_dump('phased_change.sync', '');
+SELECT pg_catalog.pg_extension_config_dump('phased_change.sync_id_seq', '');
+REVOKE ALL ON phased_change.sync FROM PUBLIC;
+REVOKE ALL ON SEQUENCE phased_change.sync_id_seq FROM PUBLIC;
+
+CREATE TRIGGER sync_guard_invalidate
+	AFTER INSERT OR UPDATE OR DELETE ON phased_change.sync
+	FOR EACH ROW EXECUTE FUNCTION phased_change.guard_catalog_changed();
+CREATE TRIGGER sync_guard_invalidate_truncate
+	AFTER TRUNCATE ON phased_change.sync
+	FOR EACH STATEMENT EXECUTE FUNCTION phased_change.guard_catalog_changed();
+ALTER TABLE phased_change.sync ENABLE ALWAYS TRIGGER sync_guard_invalidate;
+ALTER TABLE phased_change.sync ENABLE ALWAYS TRIGGER sync_guard_invalidate_truncate;
+
+CREATE FUNCTION phased_change.sync_row()
+RETURNS trigger
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'sync_row';
+REVOKE ALL ON FUNCTION phased_change.sync_row() FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.phase_sync(plan pg_catalog.text, rel pg_catalog.regclass,
+									   from_col pg_catalog.name, to_col pg_catalog.name,
+									   forward pg_catalog.text,
+									   backward pg_catalog.text DEFAULT NULL)
+RETURNS void
+LANGUAGE C CALLED ON NULL INPUT VOLATILE
+AS 'MODULE_PATHNAME', 'phase_sync';
+REVOKE ALL ON FUNCTION @extschema@.phase_sync(pg_catalog.text, pg_catalog.regclass, pg_catalog.name,
+											  pg_catalog.name, pg_catalog.text, pg_catalog.text)
+	FROM PUBLIC;
+
+/*
+ * syncs: every sync, whether the plan wants it in place now (active: the
+ * plan is active, in migrate or contract) and whether it is (installed: its
+ * trigger is on the table, runs phased_change.sync_row for this sync, and
+ * is enabled ALWAYS).
+ */
+CREATE VIEW phased_change.syncs AS
+SELECT p.name AS plan,
+	   (SELECT pg_catalog.format('%I.%I', n.nspname, c.relname)
+		FROM pg_catalog.pg_class c
+		JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
 		WHERE c.oid OPERATOR(pg_catalog.=) s.rel::pg_catalog.oid) AS "table",
 	   s.from_col AS from_column,
 	   s.to_col AS to_column,
@@ -1230,7 +1233,7 @@ CROSS JOIN LATERAL (
 				OPERATOR(pg_catalog.||)
 				/* backfills (1.4): in migrate, each one not done */
 				bf.blockers
-
+				OPERATOR(pg_catalog.||)
 				/* dual-write syncs (1.4): a sync the phase needs whose trigger is not in place */
 				ARRAY(SELECT pg_catalog.format('The sync of column "%s" from "%s" of table %s is not installed: its trigger "%s" is missing, disabled or not enabled ALWAYS. Run SELECT phase_sync(%L, %L, %L, %L, %L%s) to install it again.',
 											   sy.to_column, sy.from_column, sy.table, sy.trigger_name,
@@ -1286,7 +1289,6 @@ CROSS JOIN LATERAL (
 		WHEN pg_catalog.cardinality(o.missing) OPERATOR(pg_catalog.>) 0 THEN
 			'Re-create the missing introduced objects before advancing.'
 		WHEN bf.next_step IS NOT NULL THEN bf.next_step
-
 		/* dual-write syncs (1.4) */
 		WHEN EXISTS (SELECT FROM phased_change.syncs sy
 					 WHERE sy.plan_id OPERATOR(pg_catalog.=) p.plan_id

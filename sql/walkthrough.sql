@@ -1,7 +1,8 @@
 --
 -- walkthrough.sql: the story of one ticket, four deployments.  `make demo`
--- runs this file narrated (psql -v demo=1); as a regression test it proves
--- the whole path from expand to a completed plan, with times masked.
+-- runs this file narrated (psql -v demo=1), with a writer playing the
+-- application in the background (scripts/demo.sh); as a regression test it
+-- proves the whole path from expand to a completed plan, with times masked.
 --
 \pset footer off
 \echo
@@ -12,26 +13,37 @@
 \echo
 CREATE TABLE user_profile (
 	id int PRIMARY KEY,
-	legacy_categories text[],
-	primary_categories text[]
+	legacy_categories text[]
 );
-INSERT INTO user_profile VALUES
-	(1, '{TypeA,TypeB}', '{STANDARD}'),
-	(2, '{TypeC}', '{PREMIUM}'),
-	(3, '{}', '{STANDARD}');
+INSERT INTO user_profile
+SELECT g, CASE g % 3 WHEN 0 THEN '{TypeA,TypeB}' WHEN 1 THEN '{TypeC}' ELSE '{}' END::text[]
+FROM generate_series(1, 5000) g;
 
 \echo
-\echo '--- Phase 1, expand: register the plan, what it retires, what it introduces.'
-\echo '    Soaks are 2 seconds here; in production they are hours or days.'
+\echo '--- Phase 1, expand: the first deployment adds the new column; nothing uses it yet.'
+ALTER TABLE user_profile ADD COLUMN primary_categories text[];
+\echo '    The plan, what it retires, what it introduces.  Soaks are 2 seconds here;'
+\echo '    in production they are hours or days.'
 SELECT phase_plan_create('merge-aggregators',
 	'Merge the aggregators filter into the methods filter', '2 seconds');
 SELECT phase_retire('merge-aggregators', 'user_profile', 'legacy_categories');
 SELECT phase_introduce('merge-aggregators', 'user_profile', 'primary_categories');
 \echo
-\echo '    To leave migrate, every legacy value must also be in primary_categories:'
-SELECT phase_check_add('merge-aggregators', 'migrate', 'backfilled',
-	$$NOT EXISTS (SELECT 1 FROM user_profile
-				 WHERE NOT primary_categories @> legacy_categories)$$);
+\echo '    While both application versions run, the database keeps the two columns in'
+\echo '    step: a writer that gives only one of them gets the other filled in.'
+SELECT phase_sync('merge-aggregators', 'user_profile',
+	'legacy_categories', 'primary_categories',
+	forward => 'legacy_categories', backward => 'primary_categories');
+\echo
+\echo '    And it backfills the rows written before, 1000 per transaction, in the'
+\echo '    background.  A row is pending while its legacy values are not all in'
+\echo '    primary_categories -- a NULL primary_categories included:'
+SELECT phase_backfill('merge-aggregators', 'user_profile',
+	set_clause => $$primary_categories = array_cat(coalesce(primary_categories, '{}'), legacy_categories)$$,
+	pending => $$primary_categories IS NULL OR NOT primary_categories @> legacy_categories$$,
+	batch_size => 1000);
+\echo '    Both wait for migrate.  The backfill is also a migrate check:'
+SELECT plan, "table", status FROM phased_change.backfills WHERE plan = 'merge-aggregators';
 \echo
 \echo '    Advancing at once is refused: expand has not soaked yet.'
 \if :{?demo}
@@ -40,30 +52,40 @@ SELECT phase_advance('merge-aggregators');
 SELECT try($$SELECT phase_advance('merge-aggregators')$$);
 \endif
 \echo
-\echo '    Two seconds later it may go on.'
+\echo '    Two seconds later it may go on.  Entering migrate installs the sync and'
+\echo '    starts the backfill when the transaction commits; until it has run, the'
+\echo '    migrate check fails:'
 SELECT pg_sleep(2.1);
+BEGIN;
 SELECT phase_advance('merge-aggregators');
+SELECT phase_verify('merge-aggregators');
+COMMIT;
 
 \echo
-\echo '--- Phase 2, migrate: backfill.  Before the backfill the check fails'
-\echo '    (phase_verify is what a pg_cron job would run):'
-SELECT phase_verify('merge-aggregators');
+\echo '--- Phase 2, migrate: the backfill runs in a background worker, batch by batch.'
 \if :{?demo}
-SELECT phase, checks_passed, checks_total, ready, blockers
-FROM phased_change.progress WHERE plan = 'merge-aggregators';
+SELECT pg_sleep(0.5);
+SELECT phase, ready, blockers FROM phased_change.progress WHERE plan = 'merge-aggregators';
+\endif
+SELECT phased_change.backfill_wait('merge-aggregators', 'user_profile', '1 minute');
+\if :{?demo}
+SELECT "table", status, rows_done, batches, rows_per_second FROM phased_change.backfills
+WHERE plan = 'merge-aggregators';
 \else
-SELECT phase, checks_passed, checks_total, ready,
-	   regexp_replace(blockers::text, 'soaked for [^"]* of its', 'soaked for ... of its') AS blockers
-FROM phased_change.progress WHERE plan = 'merge-aggregators';
+SELECT "table", status, rows_done, batches FROM phased_change.backfills
+WHERE plan = 'merge-aggregators';
 \endif
 \echo
-\echo '    The backfill, the second deployment:'
-UPDATE user_profile
-SET primary_categories = array_cat(primary_categories, legacy_categories)
-WHERE legacy_categories && ARRAY['TypeA', 'TypeB', 'TypeC'];
-SELECT phase_verify('merge-aggregators');
+\echo '    The old application still writes legacy_categories only; the sync fills'
+\echo '    primary_categories.  The new one writes primary_categories only; old'
+\echo '    readers still see its values:'
+INSERT INTO user_profile (id, legacy_categories) VALUES (5001, '{TypeD}');
+UPDATE user_profile SET primary_categories = '{TypeE}' WHERE id = 1;
+SELECT id, legacy_categories, primary_categories FROM user_profile
+WHERE id IN (1, 5001) ORDER BY id;
 \echo
-\echo '    The failed verification restarted the soak; once it has passed:'
+\echo '    Nothing is pending now, so the check holds; once it has held for the soak:'
+SELECT phase_verify('merge-aggregators');
 SELECT pg_sleep(2.1);
 SELECT phase, checks_passed, checks_total, ready, next_step
 FROM phased_change.progress WHERE plan = 'merge-aggregators';
@@ -71,8 +93,9 @@ SELECT phase_advance('merge-aggregators');
 
 \echo
 \echo '--- Phase 3, contract: the application switches to primary_categories;'
-\echo '    legacy_categories sits unused while the soak runs.  Dropping it now is'
-\echo '    refused by the server itself, whoever sends the statement:'
+\echo '    legacy_categories sits unused while the soak runs (the sync still keeps it'
+\echo '    in step for a rollback).  Dropping it now is refused by the server itself,'
+\echo '    whoever sends the statement:'
 \if :{?demo}
 ALTER TABLE user_profile DROP COLUMN legacy_categories;
 \else
@@ -82,8 +105,10 @@ SELECT pg_sleep(2.1);
 SELECT phase_advance('merge-aggregators');
 
 \echo
-\echo '--- Phase 4, cleanup: the only irreversible step.  The same statement'
-\echo '    now goes through.'
+\echo '--- Phase 4, cleanup: the only irreversible step.  The sync is gone; the same'
+\echo '    statement now goes through.'
+SELECT plan, "table", from_column, to_column, active, installed FROM phased_change.syncs
+WHERE plan = 'merge-aggregators';
 SELECT next_step FROM phased_change.progress WHERE plan = 'merge-aggregators';
 ALTER TABLE user_profile DROP COLUMN legacy_categories;
 SELECT phase_advance('merge-aggregators');
