@@ -11,6 +11,8 @@ OBJS = \
 	src/checks.o \
 	src/objects.o \
 	src/plan.o \
+	src/verification.o \
+	src/scheduler.o \
 	src/guard_cache.o \
 	src/guard_statement.o \
 	src/guard_self.o \

@@ -10,8 +10,9 @@
  * and ExecutorCheckPerms hook).  Without preloading, the library is loaded
  * when a phase_* function or one of its event triggers first runs, and the
  * refusal recorder (refusal_recorder.c) is a dynamic background worker;
- * preloaded, a launcher at server start also drains what a crash left in
- * the recorder's spool.
+ * preloaded, the scheduler (scheduler.c) is the one static worker: at
+ * server start it drains what a crash left in the recorder's spool, then
+ * verifies every plan every phased_change.verify_interval.
  *
  * Loaded late, the library finds its settings as placeholders.  PostgreSQL
  * then applies each placeholder's value again, and discards one that a
@@ -37,6 +38,7 @@
 #include "guard.h"
 #include "phased_change.h"
 #include "refusal_recorder.h"
+#include "scheduler.h"
 #include "usage.h"
 
 PG_MODULE_MAGIC;
@@ -96,6 +98,7 @@ _PG_init(void)
 	}
 	guard_define_settings();
 	usage_define_settings();
+	scheduler_define_settings();
 	for (int i = 0; i < MODULE_GUARDED_SETTINGS; i++)
 	{
 		const char *value = GetConfigOption(module_guarded_settings[i], true, false);
@@ -110,10 +113,11 @@ _PG_init(void)
 	guard_cache_register();
 	catalog_register_callbacks();
 	guard_register_xact_callbacks();
+	history_register_xact_callbacks();
 	if (process_shared_preload_libraries_in_progress)
 	{
 		guard_install_hooks();
 		usage_install_hooks();
-		recorder_register_launcher();
+		scheduler_register();
 	}
 }

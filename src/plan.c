@@ -133,7 +133,13 @@ plan_set_phase(const PlanRow *plan, Phase phase, const char *status)
 	if (SPI_execute_with_args("UPDATE phased_change.plan"
 							  " SET phase = $2, status = $3,"
 							  "     entered_at = CASE WHEN phase = $2 THEN entered_at ELSE $4 END,"
-							  "     ended_at = CASE WHEN $3 = 'active' THEN NULL ELSE $4 END"
+							  "     ended_at = CASE WHEN $3 = 'active' THEN NULL ELSE $4 END,"
+	/* operations (1.4): a new stay in a phase starts without verification */
+							  "     last_verified_at = CASE WHEN phase = $2 THEN last_verified_at END,"
+							  "     last_verification_ok = CASE WHEN phase = $2 THEN last_verification_ok END,"
+							  "     last_verification = CASE WHEN phase = $2 THEN last_verification END,"
+							  "     last_failed_at = CASE WHEN phase = $2 THEN last_failed_at END,"
+							  "     verification_since = CASE WHEN phase = $2 THEN verification_since END"
 							  " WHERE plan_id = $1",
 							  4, argtypes, values, NULL, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "could not update change plan \"%s\"", plan->name);
@@ -242,31 +248,6 @@ phase_soak_set(PG_FUNCTION_ARGS)
 }
 
 /*
- * verification_record
- *		Run the current phase's checks now and record the outcome as a
- *		verified or verify_failed event (a failure restarts the soak clock).
- *		Returns the event id; *ok says whether every check held.
- */
-static int64
-verification_record(const PlanRow *plan, const Caller *caller, const char *source,
-					StringInfo checks, bool *ok)
-{
-	StringInfoData detail;
-	HistoryEvent event = {NULL, plan->phase, PHASE_NONE, false, -1, NULL};
-
-	*ok = checks_run(plan, checks);
-	initStringInfo(&detail);
-	appendStringInfoString(&detail, "{\"source\": ");
-	escape_json(&detail, source);
-	appendStringInfo(&detail, ", \"checks\": %s}", checks->data);
-
-	event.event = *ok ? "verified" : "verify_failed";
-	event.checks_ok = *ok ? 1 : 0;
-	event.detail = detail.data;
-	return history_record(plan, caller, &event);
-}
-
-/*
  * phase_verify(plan text) RETURNS boolean
  *		Run the current phase's checks and record the outcome.  A failing or
  *		erroring check makes it return false, never raise: it is made to be
@@ -280,13 +261,13 @@ phase_verify(PG_FUNCTION_ARGS)
 	CatalogSession session;
 	PlanRow		plan;
 	StringInfoData checks;
-	bool		ok;
+	Verification verification;
 
 	plan_open(name, &caller, &session, &plan);
 	initStringInfo(&checks);
-	(void) verification_record(&plan, &caller, "phase_verify", &checks, &ok);
+	verification = verification_run(&plan, &caller, "phase_verify", &checks);
 	catalog_end(&session);
-	PG_RETURN_BOOL(ok);
+	PG_RETURN_BOOL(verification.ok);
 }
 
 /*
@@ -324,14 +305,16 @@ typedef struct AdvanceRefusal
 {
 	const PlanRow *plan;
 	const Caller *caller;
-	int64		verification_id;
+	Verification *verification;
 	const HistoryEvent *event;
 } AdvanceRefusal;
 
 /*
  * advance_refusal_spool
- *		Record the refusal in this transaction, next to its verification,
- *		and hand both rows to the refusal recorder (a recorder_protect step).
+ *		Record the refusal in this transaction, next to its verification
+ *		(recorded even when unchanged, so that the recorder brings it to the
+ *		plan row: a failure restarts the soak), and hand both rows to the
+ *		refusal recorder (a recorder_protect step).
  */
 static void
 advance_refusal_spool(void *arg)
@@ -339,7 +322,7 @@ advance_refusal_spool(void *arg)
 	const AdvanceRefusal *refusal = arg;
 	int64		ids[2];
 
-	ids[0] = refusal->verification_id;
+	ids[0] = verification_keep(refusal->plan, refusal->caller, refusal->verification);
 	ids[1] = history_record(refusal->plan, refusal->caller, refusal->event);
 	history_preserve(ids, 2);
 }
@@ -350,7 +333,7 @@ advance_refusal_spool(void *arg)
  *		raise one error whose detail lists every unmet condition.
  */
 static void
-advance_refuse(const PlanRow *plan, const Caller *caller, int64 verification_id,
+advance_refuse(const PlanRow *plan, const Caller *caller, Verification *verification,
 			   List *blockers, const char *next_step)
 {
 	StringInfoData detail;
@@ -377,9 +360,10 @@ advance_refuse(const PlanRow *plan, const Caller *caller, int64 verification_id,
 
 	refusal.plan = plan;
 	refusal.caller = caller;
-	refusal.verification_id = verification_id;
+	refusal.verification = verification;
 	refusal.event = &event;
 	recorder_protect(advance_refusal_spool, &refusal);
+	history_log_refusal(event.event, plan->name, plan->phase, NULL, NULL, caller->role_name);
 
 	ereport(ERROR,
 			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -422,8 +406,7 @@ phase_advance(PG_FUNCTION_ARGS)
 	CatalogSession session;
 	PlanRow		plan;
 	StringInfoData checks;
-	bool		ok;
-	int64		verification_id;
+	Verification verification;
 	List	   *blockers;
 	char	   *next_step;
 	const char *result;
@@ -431,11 +414,11 @@ phase_advance(PG_FUNCTION_ARGS)
 
 	plan_open(name, &caller, &session, &plan);
 	initStringInfo(&checks);
-	verification_id = verification_record(&plan, &caller, "phase_advance", &checks, &ok);
+	verification = verification_run(&plan, &caller, "phase_advance", &checks);
 
 	blockers = plan_blockers(&plan, &next_step);
 	if (blockers != NIL)
-		advance_refuse(&plan, &caller, verification_id, blockers, next_step);
+		advance_refuse(&plan, &caller, &verification, blockers, next_step);
 
 	event.from_phase = plan.phase;
 	event.detail = psprintf("{\"checks\": %s}", checks.data);
