@@ -47,6 +47,21 @@ COMMENT ON COLUMN phased_change.plan.last_failed_at
 COMMENT ON COLUMN phased_change.plan.verification_since
 	IS 'When the outcome of the latest verification was first seen in the current phase';
 
+/*
+ * Keeping a verification on the plan row changes nothing the guard reads:
+ * the guard caches are invalidated only by changes of the columns 1.3 had
+ * (a verification every minute would otherwise make every session reload
+ * them).  A column added later that the guard reads must join this list.
+ */
+DROP TRIGGER plan_guard_invalidate ON phased_change.plan;
+CREATE TRIGGER plan_guard_invalidate
+	AFTER INSERT OR DELETE
+	OR UPDATE OF plan_id, name, description, owner, status, phase, soak, created_at,
+				 entered_at, ended_at
+	ON phased_change.plan
+	FOR EACH ROW EXECUTE FUNCTION phased_change.guard_catalog_changed();
+ALTER TABLE phased_change.plan ENABLE ALWAYS TRIGGER plan_guard_invalidate;
+
 /* What makes two verifications differ: the checks that ran, and which failed. */
 CREATE FUNCTION phased_change.verification_outcome(verification pg_catalog.jsonb)
 RETURNS pg_catalog.jsonb

@@ -54,15 +54,21 @@ PG_FUNCTION_INFO_V1(phase_history_prune);
 /* True only while phase_history_prune deletes (history_pruning). */
 static bool history_prune_running = false;
 
-/* A transition's LOG line, written when its transaction commits. */
-typedef struct HistoryPendingLog
+/*
+ * A notification or a transition's LOG line, sent when its transaction
+ * commits: notifications just before the commit (a NOTIFY in the
+ * transaction itself would make PREPARE TRANSACTION fail), LOG lines once
+ * it has committed.
+ */
+typedef struct HistoryPending
 {
 	int			nest_level;		/* the subtransaction that made it */
-	char	   *line;
-} HistoryPendingLog;
+	bool		is_log;			/* a LOG line, else a payload */
+	char	   *text;
+} HistoryPending;
 
-/* Pending LOG lines of the current transaction, in TopTransactionContext. */
-static List *history_pending_logs = NIL;
+/* What the current transaction will send, in TopTransactionContext. */
+static List *history_pending = NIL;
 
 #define HISTORY_INSERT \
 	"INSERT INTO phased_change.event_log" \
@@ -241,6 +247,23 @@ history_detail(const char *key,...)
 }
 
 /*
+ * history_pend
+ *		Keep a payload or LOG line until the transaction commits.
+ */
+static void
+history_pend(bool is_log, const char *text)
+{
+	MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+	HistoryPending *pending = palloc(sizeof(HistoryPending));
+
+	pending->nest_level = GetCurrentTransactionNestLevel();
+	pending->is_log = is_log;
+	pending->text = pstrdup(text);
+	history_pending = lappend(history_pending, pending);
+	MemoryContextSwitchTo(old);
+}
+
+/*
  * history_notify_append
  *		Add the payload's fields to buf; plan and object are clipped to
  *		`clip` bytes (on a character boundary) when clip > 0.
@@ -311,7 +334,7 @@ history_notify(const HistoryNotice *notice)
 		resetStringInfo(&buf);
 		history_notify_append(&buf, notice, HISTORY_NOTIFY_CLIP);
 	}
-	Async_Notify(HISTORY_CHANNEL, buf.data);
+	history_pend(false, buf.data);
 	pfree(buf.data);
 }
 
@@ -357,8 +380,6 @@ void
 history_log_transition(const char *plan, const HistoryEvent *event, const char *role)
 {
 	const char *verb;
-	MemoryContext old;
-	HistoryPendingLog *pending;
 	StringInfoData line;
 
 	if (strcmp(event->event, "advanced") == 0)
@@ -372,18 +393,14 @@ history_log_transition(const char *plan, const HistoryEvent *event, const char *
 	else
 		return;
 
-	old = MemoryContextSwitchTo(TopTransactionContext);
 	initStringInfo(&line);
 	appendStringInfo(&line, "phased_change: plan \"%s\" %s from phase \"%s\"",
 					 plan, verb, phase_name(event->from_phase));
 	if (event->to_phase != PHASE_NONE)
 		appendStringInfo(&line, " to phase \"%s\"", phase_name(event->to_phase));
 	appendStringInfo(&line, " by role \"%s\"", role);
-	pending = palloc(sizeof(HistoryPendingLog));
-	pending->nest_level = GetCurrentTransactionNestLevel();
-	pending->line = line.data;
-	history_pending_logs = lappend(history_pending_logs, pending);
-	MemoryContextSwitchTo(old);
+	history_pend(true, line.data);
+	pfree(line.data);
 }
 
 /*
@@ -441,9 +458,10 @@ history_plan_name(int64 plan_id)
 
 /*
  * history_xact_callback / history_subxact_callback
- *		Write the pending transition LOG lines at commit; forget them at
- *		abort, at prepare (the commit may happen elsewhere), and those of an
- *		aborted subtransaction.
+ *		Send the pending notifications just before commit and write the
+ *		pending LOG lines after it; forget them at abort, at prepare (a
+ *		prepared transaction cannot notify, and may be committed elsewhere),
+ *		and those of an aborted subtransaction.
  */
 static void
 history_xact_callback(XactEvent event, void *arg)
@@ -452,18 +470,31 @@ history_xact_callback(XactEvent event, void *arg)
 
 	switch (event)
 	{
+		case XACT_EVENT_PRE_COMMIT:
+			foreach(lc, history_pending)
+			{
+				HistoryPending *pending = lfirst(lc);
+
+				if (!pending->is_log)
+					Async_Notify(HISTORY_CHANNEL, pending->text);
+			}
+			break;
 		case XACT_EVENT_COMMIT:
-		case XACT_EVENT_PARALLEL_COMMIT:
-			foreach(lc, history_pending_logs)
-				ereport(LOG,
-						(errmsg_internal("%s", ((HistoryPendingLog *) lfirst(lc))->line),
-						 errhidestmt(true), errhidecontext(true)));
-			history_pending_logs = NIL;
+			foreach(lc, history_pending)
+			{
+				HistoryPending *pending = lfirst(lc);
+
+				if (pending->is_log)
+					ereport(LOG,
+							(errmsg_internal("%s", pending->text),
+							 errhidestmt(true), errhidecontext(true)));
+			}
+			history_pending = NIL;
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
 		case XACT_EVENT_PREPARE:
-			history_pending_logs = NIL;
+			history_pending = NIL;
 			break;
 		default:
 			break;
@@ -479,10 +510,10 @@ history_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 
 	if (event != SUBXACT_EVENT_ABORT_SUB)
 		return;
-	foreach(lc, history_pending_logs)
+	foreach(lc, history_pending)
 	{
-		if (((HistoryPendingLog *) lfirst(lc))->nest_level >= level)
-			history_pending_logs = foreach_delete_current(history_pending_logs, lc);
+		if (((HistoryPending *) lfirst(lc))->nest_level >= level)
+			history_pending = foreach_delete_current(history_pending, lc);
 	}
 }
 

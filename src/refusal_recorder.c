@@ -475,6 +475,12 @@ recorder_note_error(const char *dir, const char *message)
 	"   AND p.status OPERATOR(pg_catalog.=) 'active'" \
 	"   AND p.phase OPERATOR(pg_catalog.=) v.from_phase" \
 	"   AND v.at OPERATOR(pg_catalog.>=) p.entered_at" \
+	/* an unchanged passing verification only makes last_verified_at fresher */ \
+	"   AND (v.failed_at IS NOT NULL OR p.last_verified_at IS NULL" \
+	"    OR p.last_verified_at OPERATOR(pg_catalog.<) p.entered_at" \
+	"    OR p.last_verification_ok IS DISTINCT FROM v.checks_ok" \
+	"    OR phased_change.verification_outcome(p.last_verification)" \
+	"       IS DISTINCT FROM phased_change.verification_outcome(v.detail))" \
 	" RETURNING p.plan_id)" \
 	" SELECT i.event_id, i.event, p.name, i.from_phase, i.to_phase, i.at, i.actor, i.role," \
 	"  i.detail OPERATOR(pg_catalog.->>) 'object'" \

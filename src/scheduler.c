@@ -252,7 +252,9 @@ phased_change_scheduler_main(Datum main_arg)
 
 	round_context = AllocSetContextCreate(TopMemoryContext, "phased_change scheduler round",
 										  ALLOCSET_DEFAULT_SIZES);
-	next_round = GetCurrentTimestamp();
+	/* the first round one interval after start, as a pg_cron job would run */
+	next_round = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+											 (int64) scheduler_verify_interval * 1000);
 	for (;;)
 	{
 		TimestampTz now;
