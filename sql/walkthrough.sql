@@ -46,7 +46,7 @@ SELECT phase_advance('merge-aggregators');
 
 \echo
 \echo '--- Phase 2, migrate: backfill.  Before the backfill the check fails'
-\echo '    (phase_verify is what a pg_cron job would run):'
+\echo '    (preloaded, the scheduler runs this every minute):'
 SELECT phase_verify('merge-aggregators');
 \if :{?demo}
 SELECT phase, checks_passed, checks_total, ready, blockers

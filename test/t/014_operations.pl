@@ -186,7 +186,7 @@ SELECT phase_rollback('notify-me', 'back');
 SELECT phase_advance('notify-me');
 SELECT phased_change.recorder_wait();
 SELECT 'done';
-});
+}, on_error_stop => 0);
 my @payloads;
 push @payloads, decode_json($1)
   while $stdout =~ /Asynchronous notification "phased_change" with payload "(.*?)" received/g;
