@@ -76,43 +76,51 @@ REVOKE ALL ON FUNCTION phased_change.verification_outcome(pg_catalog.jsonb) FROM
 COMMENT ON FUNCTION phased_change.verification_outcome(pg_catalog.jsonb)
 	IS 'The checks a verification ran and those that failed, to tell whether it differs from the previous one';
 
-/* Existing history is kept: the plan rows start from the latest verification of their stay. */
-WITH stay AS (
-	SELECT p.plan_id,
-		   (SELECT pg_catalog.max(e.at) FROM phased_change.event_log e
+/*
+ * Existing history is kept: the plan rows start from the latest verification
+ * of their stay (a DO block: an UPDATE of several columns cannot be written
+ * with qualified operators only).
+ */
+DO $$
+BEGIN
+	WITH stay AS (
+		SELECT p.plan_id,
+			   (SELECT pg_catalog.max(e.at) FROM phased_change.event_log e
+				WHERE e.plan_id OPERATOR(pg_catalog.=) p.plan_id
+				  AND e.from_phase OPERATOR(pg_catalog.=) p.phase
+				  AND e.at OPERATOR(pg_catalog.>=) p.entered_at
+				  AND NOT e.checks_ok) AS last_failed_at,
+			   v.at, v.checks_ok, v.detail
+		FROM phased_change.plan p
+		CROSS JOIN LATERAL (
+			SELECT e.at, e.checks_ok, e.detail
+			FROM phased_change.event_log e
 			WHERE e.plan_id OPERATOR(pg_catalog.=) p.plan_id
 			  AND e.from_phase OPERATOR(pg_catalog.=) p.phase
 			  AND e.at OPERATOR(pg_catalog.>=) p.entered_at
-			  AND NOT e.checks_ok) AS last_failed_at,
-		   v.at, v.checks_ok, v.detail
-	FROM phased_change.plan p
-	CROSS JOIN LATERAL (
-		SELECT e.at, e.checks_ok, e.detail
-		FROM phased_change.event_log e
-		WHERE e.plan_id OPERATOR(pg_catalog.=) p.plan_id
-		  AND e.from_phase OPERATOR(pg_catalog.=) p.phase
-		  AND e.at OPERATOR(pg_catalog.>=) p.entered_at
-		  AND e.checks_ok IS NOT NULL
-		ORDER BY e.at DESC, e.event_id DESC
-		LIMIT 1) v
-	WHERE p.status OPERATOR(pg_catalog.=) 'active'
-)
-UPDATE phased_change.plan p
-SET last_verified_at = s.at,
-	last_verification_ok = s.checks_ok,
-	last_verification = s.detail,
-	last_failed_at = s.last_failed_at,
-	/* a passing run started with the first verification after the last failure */
-	verification_since = CASE WHEN s.checks_ok THEN
-		(SELECT pg_catalog.min(e.at) FROM phased_change.event_log e
-		 WHERE e.plan_id OPERATOR(pg_catalog.=) p.plan_id
-		   AND e.from_phase OPERATOR(pg_catalog.=) p.phase
-		   AND e.at OPERATOR(pg_catalog.>=) p.entered_at
-		   AND e.at OPERATOR(pg_catalog.>) COALESCE(s.last_failed_at, '-infinity')
-		   AND e.checks_ok)
-		ELSE s.at END
-FROM stay s
-WHERE s.plan_id OPERATOR(pg_catalog.=) p.plan_id;
+			  AND e.checks_ok IS NOT NULL
+			ORDER BY e.at DESC, e.event_id DESC
+			LIMIT 1) v
+		WHERE p.status OPERATOR(pg_catalog.=) 'active'
+	)
+	UPDATE phased_change.plan p
+	SET last_verified_at = s.at,
+		last_verification_ok = s.checks_ok,
+		last_verification = s.detail,
+		last_failed_at = s.last_failed_at,
+		/* a passing run started with the first verification after the last failure */
+		verification_since = CASE WHEN s.checks_ok THEN
+			(SELECT pg_catalog.min(e.at) FROM phased_change.event_log e
+			 WHERE e.plan_id OPERATOR(pg_catalog.=) p.plan_id
+			   AND e.from_phase OPERATOR(pg_catalog.=) p.phase
+			   AND e.at OPERATOR(pg_catalog.>=) p.entered_at
+			   AND e.at OPERATOR(pg_catalog.>) COALESCE(s.last_failed_at, '-infinity')
+			   AND e.checks_ok)
+			ELSE s.at END
+	FROM stay s
+	WHERE s.plan_id OPERATOR(pg_catalog.=) p.plan_id;
+END
+$$;
 
 /*
  * History pruning: the append-only trigger lets a DELETE through only while

@@ -271,7 +271,6 @@ history_pend(bool is_log, const char *text)
 static void
 history_notify_append(StringInfo buf, const HistoryNotice *notice, int clip)
 {
-	const char *phases[2] = {phase_name(notice->from_phase), phase_name(notice->to_phase)};
 	const char *keys[2] = {"from_phase", "to_phase"};
 	Phase		numbers[2] = {notice->from_phase, notice->to_phase};
 
@@ -291,7 +290,7 @@ history_notify_append(StringInfo buf, const HistoryNotice *notice, int clip)
 		if (numbers[i] == PHASE_NONE)
 			appendStringInfoString(buf, "null");
 		else
-			escape_json(buf, phases[i]);
+			escape_json(buf, phase_name(numbers[i]));
 	}
 	appendStringInfoString(buf, ", \"at\": \"");
 	appendStringInfoString(buf, JsonEncodeDateTime(NULL, TimestampTzGetDatum(notice->at),
@@ -461,7 +460,8 @@ history_plan_name(int64 plan_id)
  *		Send the pending notifications just before commit and write the
  *		pending LOG lines after it; forget them at abort, at prepare (a
  *		prepared transaction cannot notify, and may be committed elsewhere),
- *		and those of an aborted subtransaction.
+ *		and those of an aborted subtransaction; those of a committed one pass
+ *		to its parent.
  */
 static void
 history_xact_callback(XactEvent event, void *arg)
@@ -508,12 +508,24 @@ history_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 	int			level = GetCurrentTransactionNestLevel();
 	ListCell   *lc;
 
-	if (event != SUBXACT_EVENT_ABORT_SUB)
-		return;
-	foreach(lc, history_pending)
+	if (event == SUBXACT_EVENT_COMMIT_SUB)
 	{
-		if (((HistoryPending *) lfirst(lc))->nest_level >= level)
-			history_pending = foreach_delete_current(history_pending, lc);
+		/* what a committed subtransaction made now belongs to its parent */
+		foreach(lc, history_pending)
+		{
+			HistoryPending *pending = lfirst(lc);
+
+			if (pending->nest_level >= level)
+				pending->nest_level = level - 1;
+		}
+	}
+	else if (event == SUBXACT_EVENT_ABORT_SUB)
+	{
+		foreach(lc, history_pending)
+		{
+			if (((HistoryPending *) lfirst(lc))->nest_level >= level)
+				history_pending = foreach_delete_current(history_pending, lc);
+		}
 	}
 }
 

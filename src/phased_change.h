@@ -138,6 +138,7 @@ extern char *history_plan_name(int64 plan_id);
 extern void history_register_xact_callbacks(void);
 
 /* verification.c */
+extern bool verification_on_plan_row(void);
 extern Verification verification_run(const PlanRow *plan, const Caller *caller,
 									  const char *source, StringInfo checks);
 extern int64 verification_keep(const PlanRow *plan, const Caller *caller,

@@ -423,10 +423,11 @@ recorder_note_error(const char *dir, const char *message)
 }
 
 /*
- * Insert spooled rows; a verification among them (that of a refused
- * phase_advance) is also brought to its plan's row, as phase_verify would
- * have done had it not rolled back: a failure restarts the soak
- * (verification.c).  Returns what NOTIFY announces of each row.
+ * Insert spooled rows (RECORDER_INSERT); a verification among them (that
+ * of a refused phase_advance) is also brought to its plan's row, as
+ * phase_verify would have done had it not rolled back: a failure restarts
+ * the soak (RECORDER_APPLY, verification.c).  Returns what NOTIFY
+ * announces of each row (RECORDER_ANNOUNCE).
  */
 #define RECORDER_LATEST \
 	"(p.last_verified_at IS NULL OR p.last_verified_at OPERATOR(pg_catalog.<) p.entered_at" \
@@ -446,8 +447,9 @@ recorder_note_error(const char *dir, const char *message)
 	" CROSS JOIN LATERAL pg_catalog.jsonb_populate_record(" \
 	"  NULL::phased_change.event_log, g.e) AS r" \
 	" ORDER BY f.n, g.m" \
-	" RETURNING *)," \
-	" verification AS (" \
+	" RETURNING *)"
+#define RECORDER_APPLY \
+	", verification AS (" \
 	" SELECT DISTINCT ON (v.plan_id) v.plan_id, v.from_phase, v.at, v.checks_ok, v.detail," \
 	"  (SELECT pg_catalog.max(x.at) FROM ins x" \
 	"   WHERE x.plan_id OPERATOR(pg_catalog.=) v.plan_id" \
@@ -481,7 +483,8 @@ recorder_note_error(const char *dir, const char *message)
 	"    OR p.last_verification_ok IS DISTINCT FROM v.checks_ok" \
 	"    OR phased_change.verification_outcome(p.last_verification)" \
 	"       IS DISTINCT FROM phased_change.verification_outcome(v.detail))" \
-	" RETURNING p.plan_id)" \
+	" RETURNING p.plan_id)"
+#define RECORDER_ANNOUNCE \
 	" SELECT i.event_id, i.event, p.name, i.from_phase, i.to_phase, i.at, i.actor, i.role," \
 	"  i.detail OPERATOR(pg_catalog.->>) 'object'" \
 	" FROM ins i LEFT JOIN phased_change.plan p ON p.plan_id OPERATOR(pg_catalog.=) i.plan_id" \
@@ -507,7 +510,11 @@ recorder_insert(const char *records, ErrorData **edata)
 	MemoryContextSwitchTo(context);
 	PG_TRY();
 	{
-		if (SPI_execute_with_args(RECORDER_INSERT, 1, argtypes, values, NULL, false, 0) != SPI_OK_SELECT)
+		/* a catalog not yet updated to 1.4 keeps no verification on the plan row */
+		if (SPI_execute_with_args(verification_on_plan_row() ?
+								  RECORDER_INSERT RECORDER_APPLY RECORDER_ANNOUNCE :
+								  RECORDER_INSERT RECORDER_ANNOUNCE,
+								  1, argtypes, values, NULL, false, 0) != SPI_OK_SELECT)
 			elog(ERROR, "could not insert spooled refusals");
 		history_notify_recorded(SPI_tuptable, SPI_processed);
 		ReleaseCurrentSubTransaction();
@@ -557,6 +564,7 @@ recorder_set_aside(const char *dir, const char *name, const char *rows, const ch
 static bool
 recorder_record_batch(const char *dir, List *names)
 {
+	MemoryContext batch_context = CurrentMemoryContext;
 	StringInfoData batch;
 	List	   *rows = NIL;
 	List	   *recorded = NIL;
@@ -584,6 +592,8 @@ recorder_record_batch(const char *dir, List *names)
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
+	/* the lists and errors below outlive the transaction: the batch's context */
+	MemoryContextSwitchTo(batch_context);
 	PushActiveSnapshot(GetTransactionSnapshot());
 	pgstat_report_activity(STATE_RUNNING, "phased_change: recording refusals");
 
@@ -633,12 +643,14 @@ recorder_record_batch(const char *dir, List *names)
 	{
 		PopActiveSnapshot();
 		AbortCurrentTransaction();
+		MemoryContextSwitchTo(batch_context);
 		pgstat_report_activity(STATE_IDLE, NULL);
 		recorder_note_error(dir, edata->message);
 		return false;
 	}
 	PopActiveSnapshot();
 	CommitTransactionCommand();
+	MemoryContextSwitchTo(batch_context);
 	pgstat_report_activity(STATE_IDLE, NULL);
 
 	foreach(lc, recorded)

@@ -302,14 +302,8 @@ phased_change_scheduler_main(Datum main_arg)
 static bool
 scheduler_catalog_ready(void)
 {
-	Oid			namespace;
-	Oid			plan;
-
-	if (!OidIsValid(get_extension_oid(PHASED_CHANGE_EXTENSION, true)))
-		return false;
-	namespace = get_namespace_oid("phased_change", true);
-	plan = OidIsValid(namespace) ? get_relname_relid("plan", namespace) : InvalidOid;
-	return OidIsValid(plan) && get_attnum(plan, "last_verified_at") != InvalidAttrNumber;
+	return OidIsValid(get_extension_oid(PHASED_CHANGE_EXTENSION, true)) &&
+		verification_on_plan_row();
 }
 
 /*

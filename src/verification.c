@@ -23,6 +23,7 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "funcapi.h"
@@ -30,12 +31,29 @@
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 
 #include "phased_change.h"
 
 PG_FUNCTION_INFO_V1(phase_verify_all);
+
+/*
+ * verification_on_plan_row
+ *		Whether the catalog keeps verifications on the plan row (1.4 on):
+ *		the library must also work with a catalog that ALTER EXTENSION
+ *		UPDATE has not reached yet, where every verification is recorded
+ *		as before.
+ */
+bool
+verification_on_plan_row(void)
+{
+	Oid			namespace = get_namespace_oid(PHASED_CHANGE_EXTENSION, true);
+	Oid			planrel = OidIsValid(namespace) ? get_relname_relid("plan", namespace) : InvalidOid;
+
+	return OidIsValid(planrel) && get_attnum(planrel, "last_verified_at") != InvalidAttrNumber;
+}
 
 /*
  * verification_remember
@@ -116,7 +134,7 @@ verification_run(const PlanRow *plan, const Caller *caller, const char *source,
 	appendStringInfo(&detail, ", \"checks\": %s}", checks->data);
 	verification.detail = detail.data;
 
-	if (verification_remember(plan, &verification))
+	if (!verification_on_plan_row() || verification_remember(plan, &verification))
 		(void) verification_keep(plan, caller, &verification);
 	return verification;
 }
