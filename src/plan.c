@@ -130,16 +130,22 @@ plan_set_phase(const PlanRow *plan, Phase phase, const char *status)
 	values[1] = Int16GetDatum((int16) (phase == PHASE_NONE ? plan->phase : phase));
 	values[2] = CStringGetTextDatum(status);
 	values[3] = TimestampTzGetDatum(plan->now);
-	if (SPI_execute_with_args("UPDATE phased_change.plan"
+	/* operations (1.4): a new stay in a phase starts without verification */
+	if (SPI_execute_with_args(verification_on_plan_row() ?
+							  "UPDATE phased_change.plan"
 							  " SET phase = $2, status = $3,"
 							  "     entered_at = CASE WHEN phase = $2 THEN entered_at ELSE $4 END,"
 							  "     ended_at = CASE WHEN $3 = 'active' THEN NULL ELSE $4 END,"
-	/* operations (1.4): a new stay in a phase starts without verification */
 							  "     last_verified_at = CASE WHEN phase = $2 THEN last_verified_at END,"
 							  "     last_verification_ok = CASE WHEN phase = $2 THEN last_verification_ok END,"
 							  "     last_verification = CASE WHEN phase = $2 THEN last_verification END,"
 							  "     last_failed_at = CASE WHEN phase = $2 THEN last_failed_at END,"
 							  "     verification_since = CASE WHEN phase = $2 THEN verification_since END"
+							  " WHERE plan_id = $1" :
+							  "UPDATE phased_change.plan"
+							  " SET phase = $2, status = $3,"
+							  "     entered_at = CASE WHEN phase = $2 THEN entered_at ELSE $4 END,"
+							  "     ended_at = CASE WHEN $3 = 'active' THEN NULL ELSE $4 END"
 							  " WHERE plan_id = $1",
 							  4, argtypes, values, NULL, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "could not update change plan \"%s\"", plan->name);

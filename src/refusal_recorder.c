@@ -494,11 +494,11 @@ recorder_note_error(const char *dir, const char *message)
  * recorder_insert
  *		Insert spooled records (a jsonb array of jsonb arrays of event_log
  *		rows) in a subtransaction, in the order they were made; the rows get
- *		new event_ids.  On failure, *edata gets the error and nothing of it
- *		stays.
+ *		new event_ids.  On failure, *edata gets the error (allocated in keep)
+ *		and nothing of it stays.
  */
 static bool
-recorder_insert(const char *records, ErrorData **edata)
+recorder_insert(const char *records, ErrorData **edata, MemoryContext keep)
 {
 	MemoryContext context = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
@@ -521,8 +521,9 @@ recorder_insert(const char *records, ErrorData **edata)
 	}
 	PG_CATCH();
 	{
-		MemoryContextSwitchTo(context);
+		MemoryContextSwitchTo(keep);
 		*edata = CopyErrorData();
+		MemoryContextSwitchTo(context);
 		FlushErrorState();
 		RollbackAndReleaseCurrentSubTransaction();
 		ok = false;
@@ -610,9 +611,17 @@ recorder_record_batch(const char *dir, List *names)
 	{
 		CatalogSession session;
 
+		MemoryContext spi_context;
+
+		/* SPI's memory goes with catalog_end: the lists are kept in the batch's */
 		catalog_begin(&session);
-		if (recorder_insert(batch.data, &edata))
+		spi_context = CurrentMemoryContext;
+		if (recorder_insert(batch.data, &edata, batch_context))
+		{
+			MemoryContextSwitchTo(batch_context);
 			recorded = list_copy(names);
+			MemoryContextSwitchTo(spi_context);
+		}
 		else if (recorder_error_passes(edata))
 			passing_failure = true;
 		else
@@ -622,8 +631,12 @@ recorder_record_batch(const char *dir, List *names)
 			{
 				if (lfirst(lr) == NULL)
 					continue;
-				if (recorder_insert(psprintf("[%s]", (char *) lfirst(lr)), &edata))
+				if (recorder_insert(psprintf("[%s]", (char *) lfirst(lr)), &edata, batch_context))
+				{
+					MemoryContextSwitchTo(batch_context);
 					recorded = lappend(recorded, lfirst(lc));
+					MemoryContextSwitchTo(spi_context);
+				}
 				else if (recorder_error_passes(edata))
 				{
 					passing_failure = true;
@@ -631,8 +644,10 @@ recorder_record_batch(const char *dir, List *names)
 				}
 				else
 				{
+					MemoryContextSwitchTo(batch_context);
 					rejected = lappend(rejected, lfirst(lc));
 					reasons = lappend(reasons, edata->message);
+					MemoryContextSwitchTo(spi_context);
 				}
 			}
 		}
