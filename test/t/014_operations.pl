@@ -218,6 +218,14 @@ like(join("\n", @lines), qr/^$expected$/,
 	'one LOG line per transition and refusal, none for the rolled-back one')
   or diag join("\n", @lines);
 
+# An override that lets guarded DDL through is logged the same way.
+$log_start = -s $node->logfile;
+$node->safe_psql('ops1', q{SET phased_change.override = 'drill';
+	ALTER TABLE orders DROP COLUMN legacy;});
+like(slurp_file($node->logfile, $log_start),
+	qr/LOG:  phased_change: override let drop of "\S*orders.legacy" \(plan "notify-me", phase "contract"\) by role "$super"/,
+	'an override writes one LOG line');
+
 # (f) The server stops with the scheduler running.
 $node->safe_psql('postgres', q{ALTER SYSTEM SET phased_change.verify_interval = '1s'});
 $node->reload;
