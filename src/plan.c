@@ -8,8 +8,8 @@
  * cleanup, then completed or abandoned.  Transitions lock the plan row, so
  * concurrent calls on one plan serialize and each successful call is
  * exactly one transition.  What stands in the way of advancing is read from
- * the phased_change.progress view after a fresh verification has been
- * recorded, so the view and phase_advance always agree; a refusal is
+ * the phased_change.progress view after a fresh verification has been kept
+ * (verification.c), so the view and phase_advance always agree; a refusal is
  * handed to the refusal recorder, so it reaches the history although its
  * transaction rolls back.
  *
@@ -255,7 +255,8 @@ phase_soak_set(PG_FUNCTION_ARGS)
 
 /*
  * phase_verify(plan text) RETURNS boolean
- *		Run the current phase's checks and record the outcome.  A failing or
+ *		Run the current phase's checks and keep the outcome (in the history
+ *		when it differs from the previous one: verification.c).  A failing or
  *		erroring check makes it return false, never raise: it is made to be
  *		scheduled.
  */

@@ -610,7 +610,6 @@ recorder_record_batch(const char *dir, List *names)
 	else
 	{
 		CatalogSession session;
-
 		MemoryContext spi_context;
 
 		/* SPI's memory goes with catalog_end: the lists are kept in the batch's */
