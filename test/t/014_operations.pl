@@ -117,10 +117,15 @@ is($node->safe_psql('ops1', q{
 		WHERE plan = 'one' AND checks_ok IS NOT NULL}),
 	'verified,verify_failed,verified', 'one history row per change of outcome');
 
-my $workers = $node->safe_psql('postgres', q{
-	SELECT max(n) FROM (SELECT count(*) AS n FROM pg_stat_activity
-						WHERE backend_type = 'phased_change scheduler database'
-						UNION ALL SELECT 0) s, generate_series(1, 200) g});
+# pg_stat_activity is read once per transaction: one sample per query
+my $workers = 0;
+for (1 .. 30)
+{
+	my $n = $node->safe_psql('postgres', q{
+		SELECT count(*) FROM pg_stat_activity
+		WHERE backend_type = 'phased_change scheduler database'});
+	$workers = $n if $n > $workers;
+}
 cmp_ok($workers, '<=', 1, 'at most one database worker at a time');
 is($node->safe_psql('postgres', q{
 		SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'phased_change scheduler'}),
