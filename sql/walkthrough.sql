@@ -38,6 +38,8 @@ SELECT phase_check_add('merge-aggregators', 'migrate', 'backfilled',
 SELECT phase_advance('merge-aggregators');
 \else
 SELECT try($$SELECT phase_advance('merge-aggregators')$$);
+-- (the test waits until the refusal is recorded: the history below is in order)
+SELECT phased_change.recorder_wait() AS recorded \gset
 \endif
 \echo
 \echo '    Two seconds later it may go on.'
