@@ -12,6 +12,8 @@ OBJS = \
 	src/checks.o \
 	src/objects.o \
 	src/plan.o \
+	src/verification.o \
+	src/scheduler.o \
 	src/guard_cache.o \
 	src/guard_statement.o \
 	src/guard_self.o \
@@ -39,7 +41,7 @@ PGFILEDESC = "phased_change - four-phase schema change plans enforced by the dat
 # and with the library preloaded (hooks, usage tracking).  The two lists
 # differ only in the tests of what preloading changes.
 REGRESS_COMMON = plans objects checks advance privileges owner guard unplanned bypass self_protection \
-	hostile_input evidence verification_cost operations backfill usage_sources sync walkthrough
+	hostile_input evidence verification_cost operations verify_all backfill usage_sources sync walkthrough
 REGRESS = $(REGRESS_COMMON) settings_unloaded usage_unloaded
 REGRESS_PRELOAD = $(REGRESS_COMMON) settings_preloaded usage_preloaded
 REGRESS_OPTS = --temp-instance=tmp_check_regress --temp-config=test/regress.conf

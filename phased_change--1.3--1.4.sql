@@ -18,6 +18,158 @@
  */
 
 /*
+ * Operating plans day to day (issue 12, items 1 to 3: verification without
+ * a job per plan, history that does not grow with the schedule,
+ * notifications).
+ *
+ * The plan row keeps its latest verification in the current stay in its
+ * phase (reset on every transition); a verification reaches the history
+ * only when its outcome differs from the previous one (outcome: which
+ * checks ran and which failed), so a plan verified every minute adds rows
+ * only when something changes.  last_failed_at is the soak clock's start
+ * (every failed verification moves it, recorded or not); verification_since
+ * is when the latest outcome was first seen.
+ */
+ALTER TABLE phased_change.plan
+	ADD COLUMN last_verified_at pg_catalog.timestamptz,
+	ADD COLUMN last_verification_ok pg_catalog.bool,
+	ADD COLUMN last_verification pg_catalog.jsonb,
+	ADD COLUMN last_failed_at pg_catalog.timestamptz,
+	ADD COLUMN verification_since pg_catalog.timestamptz;
+COMMENT ON COLUMN phased_change.plan.last_verified_at
+	IS 'When the current phase was last verified (NULL: not since the plan entered it)';
+COMMENT ON COLUMN phased_change.plan.last_verification_ok
+	IS 'Whether every check held at the latest verification in the current phase';
+COMMENT ON COLUMN phased_change.plan.last_verification
+	IS 'The latest verification in the current phase: its source and the result of each check';
+COMMENT ON COLUMN phased_change.plan.last_failed_at
+	IS 'The latest failed verification in the current phase: the soak counts from it';
+COMMENT ON COLUMN phased_change.plan.verification_since
+	IS 'When the outcome of the latest verification was first seen in the current phase';
+
+/*
+ * Keeping a verification on the plan row changes nothing the guard reads:
+ * the guard caches are invalidated only by changes of the columns 1.3 had
+ * (a verification every minute would otherwise make every session reload
+ * them).  A column added later that the guard reads must join this list.
+ */
+DROP TRIGGER plan_guard_invalidate ON phased_change.plan;
+CREATE TRIGGER plan_guard_invalidate
+	AFTER INSERT OR DELETE
+	OR UPDATE OF plan_id, name, description, owner, status, phase, soak, created_at,
+				 entered_at, ended_at
+	ON phased_change.plan
+	FOR EACH ROW EXECUTE FUNCTION phased_change.guard_catalog_changed();
+ALTER TABLE phased_change.plan ENABLE ALWAYS TRIGGER plan_guard_invalidate;
+
+/* What makes two verifications differ: the checks that ran, and which failed. */
+CREATE FUNCTION phased_change.verification_outcome(verification pg_catalog.jsonb)
+RETURNS pg_catalog.jsonb
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+SELECT pg_catalog.jsonb_build_array(
+	pg_catalog.jsonb_path_query_array(verification, '$.checks[*].name'),
+	pg_catalog.jsonb_path_query_array(verification, '$.checks[*] ? (@.ok == false).name'))
+$$;
+REVOKE ALL ON FUNCTION phased_change.verification_outcome(pg_catalog.jsonb) FROM PUBLIC;
+COMMENT ON FUNCTION phased_change.verification_outcome(pg_catalog.jsonb)
+	IS 'The checks a verification ran and those that failed, to tell whether it differs from the previous one';
+
+/*
+ * Existing history is kept: the plan rows start from the latest verification
+ * of their stay (a DO block: an UPDATE of several columns cannot be written
+ * with qualified operators only).
+ */
+DO $$
+BEGIN
+	WITH stay AS (
+		SELECT p.plan_id,
+			   (SELECT pg_catalog.max(e.at) FROM phased_change.event_log e
+				WHERE e.plan_id OPERATOR(pg_catalog.=) p.plan_id
+				  AND e.from_phase OPERATOR(pg_catalog.=) p.phase
+				  AND e.at OPERATOR(pg_catalog.>=) p.entered_at
+				  AND NOT e.checks_ok) AS last_failed_at,
+			   v.at, v.checks_ok, v.detail
+		FROM phased_change.plan p
+		CROSS JOIN LATERAL (
+			SELECT e.at, e.checks_ok, e.detail
+			FROM phased_change.event_log e
+			WHERE e.plan_id OPERATOR(pg_catalog.=) p.plan_id
+			  AND e.from_phase OPERATOR(pg_catalog.=) p.phase
+			  AND e.at OPERATOR(pg_catalog.>=) p.entered_at
+			  AND e.checks_ok IS NOT NULL
+			ORDER BY e.at DESC, e.event_id DESC
+			LIMIT 1) v
+		WHERE p.status OPERATOR(pg_catalog.=) 'active'
+	)
+	UPDATE phased_change.plan p
+	SET last_verified_at = s.at,
+		last_verification_ok = s.checks_ok,
+		last_verification = s.detail,
+		last_failed_at = s.last_failed_at,
+		/* a passing run started with the first verification after the last failure */
+		verification_since = CASE WHEN s.checks_ok THEN
+			(SELECT pg_catalog.min(e.at) FROM phased_change.event_log e
+			 WHERE e.plan_id OPERATOR(pg_catalog.=) p.plan_id
+			   AND e.from_phase OPERATOR(pg_catalog.=) p.phase
+			   AND e.at OPERATOR(pg_catalog.>=) p.entered_at
+			   AND e.at OPERATOR(pg_catalog.>) COALESCE(s.last_failed_at, '-infinity')
+			   AND e.checks_ok)
+			ELSE s.at END
+	FROM stay s
+	WHERE s.plan_id OPERATOR(pg_catalog.=) p.plan_id;
+END
+$$;
+
+/*
+ * History pruning: the append-only trigger lets a DELETE through only while
+ * phase_history_prune (C) runs, which it alone can say.
+ */
+CREATE FUNCTION phased_change.history_pruning()
+RETURNS pg_catalog.bool
+LANGUAGE C STRICT VOLATILE
+AS 'MODULE_PATHNAME', 'history_pruning';
+REVOKE ALL ON FUNCTION phased_change.history_pruning() FROM PUBLIC;
+COMMENT ON FUNCTION phased_change.history_pruning()
+	IS 'Whether phase_history_prune is deleting history in this session (the append-only trigger asks)';
+
+CREATE OR REPLACE FUNCTION phased_change.event_log_refuse_change()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF TG_OP OPERATOR(pg_catalog.=) 'DELETE' AND phased_change.history_pruning() THEN
+		RETURN OLD;
+	END IF;
+	RAISE EXCEPTION 'table "phased_change.event_log" is append-only'
+		USING ERRCODE = 'insufficient_privilege',
+			  DETAIL = 'The change history may only be added to.';
+END
+$$;
+
+CREATE FUNCTION @extschema@.phase_history_prune(before pg_catalog.timestamptz)
+RETURNS pg_catalog.int8
+LANGUAGE C CALLED ON NULL INPUT VOLATILE
+AS 'MODULE_PATHNAME', 'phase_history_prune';
+REVOKE ALL ON FUNCTION @extschema@.phase_history_prune(pg_catalog.timestamptz) FROM PUBLIC;
+COMMENT ON FUNCTION @extschema@.phase_history_prune(pg_catalog.timestamptz)
+	IS 'Remove the history of change plans that ended before the given time (superusers; the prune is recorded)';
+
+CREATE FUNCTION @extschema@.phase_verify_all(
+	OUT plan pg_catalog.text,
+	OUT phase pg_catalog.text,
+	OUT ok pg_catalog.bool,
+	OUT ready pg_catalog.bool)
+RETURNS SETOF record
+LANGUAGE C VOLATILE
+AS 'MODULE_PATHNAME', 'phase_verify_all';
+REVOKE ALL ON FUNCTION @extschema@.phase_verify_all() FROM PUBLIC;
+COMMENT ON FUNCTION @extschema@.phase_verify_all()
+	IS 'Verify every active change plan the caller may change, each on its own; one row per plan';
+
+/*
  * Issue 12, items 4-6 (operating plans: metrics, migration tools, words).
  * phase_advance(plan, to_phase) and phase_check_drop for migration tools;
  * usage_users() and the retired_usage view: every role and application that
@@ -109,41 +261,6 @@ WHERE o.role OPERATOR(pg_catalog.=) 'retired'
 COMMENT ON VIEW phased_change.retired_usage
 	IS 'Every role and application that used a retired object during its plan''s current phase';
 REVOKE ALL ON phased_change.retired_usage FROM PUBLIC;
-
-/*
- * One row per active plan, in numbers, for prometheus-postgres-exporter
- * (contrib/postgres_exporter/queries.yaml).  ready_seconds waits for
- * progress.ready_since (issue 12, item 3).
- */
-CREATE VIEW phased_change.metrics AS
-SELECT pr.plan,
-	   pr.phase,
-	   pg_catalog.date_part('epoch', pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) pr.entered_at)
-		   AS seconds_in_phase,
-	   pg_catalog.date_part('epoch', pr.soak) AS soak_seconds,
-	   pg_catalog.date_part('epoch', pr.soak_remaining) AS soak_remaining_seconds,
-	   CASE WHEN pr.ready THEN 1 ELSE 0 END AS ready,
-	   NULL::pg_catalog.float8 AS ready_seconds,
-	   pg_catalog.date_part('epoch', pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) pr.last_verified_at)
-		   AS verification_age_seconds,
-	   pr.checks_total OPERATOR(pg_catalog.-) pr.checks_passed AS checks_failing,
-	   (SELECT pg_catalog.count(*) FROM phased_change.event_log e
-		WHERE e.plan_id OPERATOR(pg_catalog.=) p.plan_id
-		  AND e.event OPERATOR(pg_catalog.=) ANY (ARRAY['advance_refused', 'ddl_blocked']))
-		   AS refusals_total,
-	   (SELECT pg_catalog.date_part('epoch', pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-)
-										   pg_catalog.max(u.last_seen))
-		FROM phased_change.object o
-		CROSS JOIN LATERAL phased_change.usage_of(o.object_id) u
-		WHERE o.plan_id OPERATOR(pg_catalog.=) p.plan_id
-		  AND o.role OPERATOR(pg_catalog.=) 'retired') AS retired_last_use_age_seconds
-FROM phased_change.progress pr
-JOIN phased_change.plan p ON p.name OPERATOR(pg_catalog.=) pr.plan
-WHERE pr.status OPERATOR(pg_catalog.=) 'active';
-
-COMMENT ON VIEW phased_change.metrics
-	IS 'Every active change plan in numbers, for Prometheus';
-REVOKE ALL ON phased_change.metrics FROM PUBLIC;
 
 /* A text cut to at most n characters, "..." marking the cut. */
 CREATE FUNCTION phased_change.text_shorten(value pg_catalog.text, n pg_catalog.int4)
@@ -742,7 +859,18 @@ SELECT p.name AS plan,
 			THEN r.usage OPERATOR(pg_catalog.||) COALESCE(ev.node_usage, '{}') END AS retired_usage,
 	   /* replication and restores (1.3): the owner is stored by name; NULL when missing */
 	   pg_catalog.to_regrole(pg_catalog.quote_ident(p.owner)) AS owner,
-	   p.created_at
+	   p.created_at,
+	   /*
+	    * operations (1.4): since when nothing has stood in the way: the later
+	    * of the end of the soak and the start of the run of passing
+	    * verifications (when the phase has checks)
+	    */
+	   CASE WHEN p.status OPERATOR(pg_catalog.=) 'active'
+				 AND pg_catalog.cardinality(b.blockers) OPERATOR(pg_catalog.=) 0
+			THEN GREATEST(f.since OPERATOR(pg_catalog.+) k.soak,
+						  CASE WHEN c.checks_total OPERATOR(pg_catalog.>) 0
+							   THEN p.verification_since END)
+	   END AS ready_since
 FROM phased_change.plan p
 JOIN phased_change.phase ph ON ph.phase OPERATOR(pg_catalog.=) p.phase
 CROSS JOIN phased_change.usage_tracking() t
@@ -887,16 +1015,10 @@ LEFT JOIN LATERAL (
 	WHERE p.status OPERATOR(pg_catalog.=) 'active'
 	  AND p.phase OPERATOR(pg_catalog.<=) 3 AND r.has_retired
 ) ev ON true
-/* the latest verification recorded in this stay in the phase */
+/* the latest verification in this stay in the phase, kept on the plan row (1.4) */
 LEFT JOIN LATERAL (
-	SELECT e.at, e.detail
-	FROM phased_change.event_log e
-	WHERE e.plan_id OPERATOR(pg_catalog.=) p.plan_id
-	  AND e.from_phase OPERATOR(pg_catalog.=) p.phase
-	  AND e.at OPERATOR(pg_catalog.>=) p.entered_at
-	  AND e.checks_ok IS NOT NULL
-	ORDER BY e.at DESC, e.event_id DESC
-	LIMIT 1
+	SELECT p.last_verified_at AS at, p.last_verification AS detail
+	WHERE p.last_verified_at OPERATOR(pg_catalog.>=) p.entered_at
 ) v ON true
 /* what the soak counts from */
 CROSS JOIN LATERAL (
@@ -906,13 +1028,9 @@ CROSS JOIN LATERAL (
 								AND ps.phase OPERATOR(pg_catalog.=) p.phase),
 							 p.soak)
 		   END AS soak,
-		   (SELECT pg_catalog.max(e.at)
-			FROM phased_change.event_log e
-			WHERE e.plan_id OPERATOR(pg_catalog.=) p.plan_id
-			  AND e.from_phase OPERATOR(pg_catalog.=) p.phase
-			  AND e.at OPERATOR(pg_catalog.>=) p.entered_at
-			  AND e.checks_ok IS NOT NULL
-			  AND NOT e.checks_ok) AS last_failed,
+		   /* kept on the plan row (1.4): every failed verification moves it */
+		   CASE WHEN p.last_failed_at OPERATOR(pg_catalog.>=) p.entered_at
+				THEN p.last_failed_at END AS last_failed,
 		   CASE WHEN p.phase OPERATOR(pg_catalog.=) 3 THEN GREATEST(r.last_use, ev.last_use) END AS last_use,
 		   /* who made that last use: here, or on another node (usage sources) */
 		   CASE WHEN ev.last_use IS NULL OR r.last_use OPERATOR(pg_catalog.>=) ev.last_use THEN r.last_use_by
@@ -1320,3 +1438,39 @@ CROSS JOIN LATERAL (
 		ELSE pg_catalog.format('Run SELECT phase_advance(%L).', p.name)
 	END AS next_step
 ) n;
+
+/*
+ * One row per active plan, in numbers, for prometheus-postgres-exporter
+ * (contrib/postgres_exporter/queries.yaml).  It reads progress, so it
+ * comes after progress is redefined.
+ */
+CREATE VIEW phased_change.metrics AS
+SELECT pr.plan,
+	   pr.phase,
+	   pg_catalog.date_part('epoch', pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) pr.entered_at)
+		   AS seconds_in_phase,
+	   pg_catalog.date_part('epoch', pr.soak) AS soak_seconds,
+	   pg_catalog.date_part('epoch', pr.soak_remaining) AS soak_remaining_seconds,
+	   CASE WHEN pr.ready THEN 1 ELSE 0 END AS ready,
+	   pg_catalog.date_part('epoch', pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) pr.ready_since)
+		   AS ready_seconds,
+	   pg_catalog.date_part('epoch', pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) pr.last_verified_at)
+		   AS verification_age_seconds,
+	   pr.checks_total OPERATOR(pg_catalog.-) pr.checks_passed AS checks_failing,
+	   (SELECT pg_catalog.count(*) FROM phased_change.event_log e
+		WHERE e.plan_id OPERATOR(pg_catalog.=) p.plan_id
+		  AND e.event OPERATOR(pg_catalog.=) ANY (ARRAY['advance_refused', 'ddl_blocked']))
+		   AS refusals_total,
+	   (SELECT pg_catalog.date_part('epoch', pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-)
+										   pg_catalog.max(u.last_seen))
+		FROM phased_change.object o
+		CROSS JOIN LATERAL phased_change.usage_of(o.object_id) u
+		WHERE o.plan_id OPERATOR(pg_catalog.=) p.plan_id
+		  AND o.role OPERATOR(pg_catalog.=) 'retired') AS retired_last_use_age_seconds
+FROM phased_change.progress pr
+JOIN phased_change.plan p ON p.name OPERATOR(pg_catalog.=) pr.plan
+WHERE pr.status OPERATOR(pg_catalog.=) 'active';
+
+COMMENT ON VIEW phased_change.metrics
+	IS 'Every active change plan in numbers, for Prometheus';
+REVOKE ALL ON phased_change.metrics FROM PUBLIC;

@@ -50,6 +50,8 @@ SELECT plan, "table", status FROM phased_change.backfills WHERE plan = 'merge-ag
 SELECT phase_advance('merge-aggregators');
 \else
 SELECT try($$SELECT phase_advance('merge-aggregators')$$);
+-- (the test waits until the refusal is recorded: the history below is in order)
+SELECT phased_change.recorder_wait() AS recorded \gset
 \endif
 \echo
 \echo '    Two seconds later it may go on.  Entering migrate installs the sync and'

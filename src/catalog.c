@@ -380,8 +380,7 @@ plan_require_active(const PlanRow *plan)
 void
 plan_require_privilege(const PlanRow *plan, const Caller *caller)
 {
-	if (OidIsValid(plan->owner) ? has_privs_of_role(caller->roleid, plan->owner)
-		: superuser_arg(caller->roleid))
+	if (plan_privileged(plan, caller))
 		return;
 
 	if (!OidIsValid(plan->owner))
@@ -397,6 +396,18 @@ plan_require_privilege(const PlanRow *plan, const Caller *caller)
 			 errmsg("permission denied for change plan \"%s\"", plan->name),
 			 errdetail("Only role \"%s\", its members and superusers may change this plan.",
 					   plan->owner_name)));
+}
+
+/*
+ * plan_privileged
+ *		Whether the caller may change the plan: its owner, members of the
+ *		owner, superusers; only superusers when the owner role is missing.
+ */
+bool
+plan_privileged(const PlanRow *plan, const Caller *caller)
+{
+	return OidIsValid(plan->owner) ? has_privs_of_role(caller->roleid, plan->owner)
+		: superuser_arg(caller->roleid);
 }
 
 /*

@@ -223,6 +223,8 @@ guard_audit_spool(void *arg)
 	HistoryEvent record = {audit->event, audit->phase, PHASE_NONE, false, -1, NULL};
 
 	catalog_begin(&session);
+	history_log_refusal(audit->event, history_plan_name(audit->plan_id), audit->phase,
+						audit->action, audit->identity, caller.role_name);
 	plan.plan_id = audit->plan_id;
 	plan.now = GetCurrentTimestamp();
 	record.detail = history_detail("object", audit->identity,

@@ -10,8 +10,9 @@
  * and ExecutorCheckPerms hook).  Without preloading, the library is loaded
  * when a phase_* function or one of its event triggers first runs, and the
  * refusal recorder (refusal_recorder.c) is a dynamic background worker;
- * preloaded, a launcher at server start also drains what a crash left in
- * the recorder's spool.
+ * preloaded, the scheduler (scheduler.c) is the one static worker: at
+ * server start it drains what a crash left in the recorder's spool, then
+ * verifies every plan every phased_change.verify_interval.
  *
  * Loaded late, the library finds its settings as placeholders.  PostgreSQL
  * then applies each placeholder's value again, and discards one that a
@@ -39,6 +40,7 @@
 #include "phased_change.h"
 #include "refusal_recorder.h"
 #include "sync.h"
+#include "scheduler.h"
 #include "usage.h"
 #include "usage_sources.h"
 
@@ -101,6 +103,7 @@ _PG_init(void)
 	guard_define_settings();
 	usage_define_settings();
 	usage_sources_define_settings();
+	scheduler_define_settings();
 	for (int i = 0; i < MODULE_GUARDED_SETTINGS; i++)
 	{
 		const char *value = GetConfigOption(module_guarded_settings[i], true, false);
@@ -117,10 +120,11 @@ _PG_init(void)
 	sync_register_callbacks();
 	guard_register_xact_callbacks();
 	backfill_register_callbacks();
+	history_register_xact_callbacks();
 	if (process_shared_preload_libraries_in_progress)
 	{
 		guard_install_hooks();
 		usage_install_hooks();
-		recorder_register_launcher();
+		scheduler_register();
 	}
 }

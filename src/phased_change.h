@@ -16,6 +16,7 @@
 
 #include "postgres.h"
 
+#include "executor/spi.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "nodes/pg_list.h"
@@ -77,6 +78,28 @@ typedef struct HistoryEvent
 	const char *detail;			/* jsonb text, NULL for '{}' */
 } HistoryEvent;
 
+/* An event as announced by NOTIFY phased_change (history_notify). */
+typedef struct HistoryNotice
+{
+	int64		event_id;
+	const char *event;
+	const char *plan;			/* NULL: no plan */
+	Phase		from_phase;
+	Phase		to_phase;
+	TimestampTz at;
+	const char *actor;
+	const char *role;
+	const char *object;			/* guard events only, else NULL */
+} HistoryNotice;
+
+/* The outcome of one verification of a plan (verification.c). */
+typedef struct Verification
+{
+	bool		ok;				/* every check held */
+	char	   *detail;			/* {"source": ..., "checks": [...]} */
+	int64		event_id;		/* its history row, 0 when not recorded */
+} Verification;
+
 /* catalog.c */
 extern Caller caller_identify(void);
 extern void catalog_begin(CatalogSession *session);
@@ -91,6 +114,7 @@ extern bool extension_schema_holds(Oid namespace);
 extern void plan_lock(const char *name, PlanRow *plan);
 extern void plan_require_active(const PlanRow *plan);
 extern void plan_require_privilege(const PlanRow *plan, const Caller *caller);
+extern bool plan_privileged(const PlanRow *plan, const Caller *caller);
 extern Phase phase_from_name(const char *name);
 extern const char *phase_name(Phase phase);
 extern char *arg_text(FunctionCallInfo fcinfo, int argno, const char *argname);
@@ -104,6 +128,25 @@ extern void history_spool(const PlanRow *plan, const Caller *caller,
 						  const HistoryEvent *event);
 extern void history_preserve(const int64 *event_ids, int count);
 extern char *history_detail(const char *key,...);
+extern void history_notify(const HistoryNotice *notice);
+extern void history_notify_recorded(SPITupleTable *rows, uint64 count);
+extern void history_log_transition(const char *plan, const HistoryEvent *event,
+								   const char *role);
+extern void history_log_refusal(const char *event, const char *plan, Phase phase,
+								const char *action, const char *object, const char *role);
+extern char *history_plan_name(int64 plan_id);
+extern void history_register_xact_callbacks(void);
+
+/* verification.c */
+extern bool verification_on_plan_row(void);
+extern Verification verification_run(const PlanRow *plan, const Caller *caller,
+									  const char *source, StringInfo checks);
+extern int64 verification_keep(const PlanRow *plan, const Caller *caller,
+							   Verification *verification);
+extern List *verification_plans(const Caller *caller);
+extern bool verification_verify_plan(const char *name, const Caller *caller,
+									 const char *source, bool as_owner,
+									 char **phase, bool *ok, bool *ready);
 
 /* checks.c */
 extern void predicate_validate(const char *check_name, const char *predicate);

@@ -8,8 +8,8 @@
  * cleanup, then completed or abandoned.  Transitions lock the plan row, so
  * concurrent calls on one plan serialize and each successful call is
  * exactly one transition.  What stands in the way of advancing is read from
- * the phased_change.progress view after a fresh verification has been
- * recorded, so the view and phase_advance always agree; a refusal is
+ * the phased_change.progress view after a fresh verification has been kept
+ * (verification.c), so the view and phase_advance always agree; a refusal is
  * handed to the refusal recorder, so it reaches the history although its
  * transaction rolls back.
  *
@@ -156,7 +156,19 @@ plan_set_phase(const PlanRow *plan, Phase phase, const char *status)
 	values[1] = Int16GetDatum((int16) (phase == PHASE_NONE ? plan->phase : phase));
 	values[2] = CStringGetTextDatum(status);
 	values[3] = TimestampTzGetDatum(plan->now);
-	if (SPI_execute_with_args("UPDATE phased_change.plan"
+	/* operations (1.4): a new stay in a phase starts without verification */
+	if (SPI_execute_with_args(verification_on_plan_row() ?
+							  "UPDATE phased_change.plan"
+							  " SET phase = $2, status = $3,"
+							  "     entered_at = CASE WHEN phase = $2 THEN entered_at ELSE $4 END,"
+							  "     ended_at = CASE WHEN $3 = 'active' THEN NULL ELSE $4 END,"
+							  "     last_verified_at = CASE WHEN phase = $2 THEN last_verified_at END,"
+							  "     last_verification_ok = CASE WHEN phase = $2 THEN last_verification_ok END,"
+							  "     last_verification = CASE WHEN phase = $2 THEN last_verification END,"
+							  "     last_failed_at = CASE WHEN phase = $2 THEN last_failed_at END,"
+							  "     verification_since = CASE WHEN phase = $2 THEN verification_since END"
+							  " WHERE plan_id = $1" :
+							  "UPDATE phased_change.plan"
 							  " SET phase = $2, status = $3,"
 							  "     entered_at = CASE WHEN phase = $2 THEN entered_at ELSE $4 END,"
 							  "     ended_at = CASE WHEN $3 = 'active' THEN NULL ELSE $4 END"
@@ -272,33 +284,9 @@ phase_soak_set(PG_FUNCTION_ARGS)
 }
 
 /*
- * verification_record
- *		Run the current phase's checks now and record the outcome as a
- *		verified or verify_failed event (a failure restarts the soak clock).
- *		Returns the event id; *ok says whether every check held.
- */
-static int64
-verification_record(const PlanRow *plan, const Caller *caller, const char *source,
-					StringInfo checks, bool *ok)
-{
-	StringInfoData detail;
-	HistoryEvent event = {NULL, plan->phase, PHASE_NONE, false, -1, NULL};
-
-	*ok = checks_run(plan, checks);
-	initStringInfo(&detail);
-	appendStringInfoString(&detail, "{\"source\": ");
-	escape_json(&detail, source);
-	appendStringInfo(&detail, ", \"checks\": %s}", checks->data);
-
-	event.event = *ok ? "verified" : "verify_failed";
-	event.checks_ok = *ok ? 1 : 0;
-	event.detail = detail.data;
-	return history_record(plan, caller, &event);
-}
-
-/*
  * phase_verify(plan text) RETURNS boolean
- *		Run the current phase's checks and record the outcome.  A failing or
+ *		Run the current phase's checks and keep the outcome (in the history
+ *		when it differs from the previous one: verification.c).  A failing or
  *		erroring check makes it return false, never raise: it is made to be
  *		scheduled.
  */
@@ -310,16 +298,16 @@ phase_verify(PG_FUNCTION_ARGS)
 	CatalogSession session;
 	PlanRow		plan;
 	StringInfoData checks;
-	bool		ok;
+	Verification verification;
 
 	plan_open(name, &caller, &session, &plan);
 	/* usage sources (issue 13): contract decides on fresh evidence from every node */
 	if (plan.phase == PHASE_CONTRACT)
 		usage_sources_collect_all();
 	initStringInfo(&checks);
-	(void) verification_record(&plan, &caller, "phase_verify", &checks, &ok);
+	verification = verification_run(&plan, &caller, "phase_verify", &checks);
 	catalog_end(&session);
-	PG_RETURN_BOOL(ok);
+	PG_RETURN_BOOL(verification.ok);
 }
 
 /*
@@ -357,14 +345,16 @@ typedef struct AdvanceRefusal
 {
 	const PlanRow *plan;
 	const Caller *caller;
-	int64		verification_id;
+	Verification *verification;
 	const HistoryEvent *event;
 } AdvanceRefusal;
 
 /*
  * advance_refusal_spool
- *		Record the refusal in this transaction, next to its verification,
- *		and hand both rows to the refusal recorder (a recorder_protect step).
+ *		Record the refusal in this transaction, next to its verification
+ *		(recorded even when unchanged, so that the recorder brings it to the
+ *		plan row: a failure restarts the soak), and hand both rows to the
+ *		refusal recorder (a recorder_protect step).
  */
 static void
 advance_refusal_spool(void *arg)
@@ -372,7 +362,7 @@ advance_refusal_spool(void *arg)
 	const AdvanceRefusal *refusal = arg;
 	int64		ids[2];
 
-	ids[0] = refusal->verification_id;
+	ids[0] = verification_keep(refusal->plan, refusal->caller, refusal->verification);
 	ids[1] = history_record(refusal->plan, refusal->caller, refusal->event);
 	history_preserve(ids, 2);
 }
@@ -383,7 +373,7 @@ advance_refusal_spool(void *arg)
  *		raise one error whose detail lists every unmet condition.
  */
 static void
-advance_refuse(const PlanRow *plan, const Caller *caller, int64 verification_id,
+advance_refuse(const PlanRow *plan, const Caller *caller, Verification *verification,
 			   List *blockers, const char *next_step)
 {
 	StringInfoData detail;
@@ -410,9 +400,10 @@ advance_refuse(const PlanRow *plan, const Caller *caller, int64 verification_id,
 
 	refusal.plan = plan;
 	refusal.caller = caller;
-	refusal.verification_id = verification_id;
+	refusal.verification = verification;
 	refusal.event = &event;
 	recorder_protect(advance_refusal_spool, &refusal);
+	history_log_refusal(event.event, plan->name, plan->phase, NULL, NULL, caller->role_name);
 
 	ereport(ERROR,
 			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -453,8 +444,7 @@ static bool
 advance_step(PlanRow *plan, const Caller *caller, bool refuse)
 {
 	StringInfoData checks;
-	bool		ok;
-	int64		verification_id;
+	Verification verification;
 	List	   *blockers;
 	char	   *next_step;
 	HistoryEvent event = {"advanced", PHASE_NONE, PHASE_NONE, true, -1, NULL};
@@ -463,13 +453,13 @@ advance_step(PlanRow *plan, const Caller *caller, bool refuse)
 	if (plan->phase == PHASE_CONTRACT)
 		usage_sources_collect_all();
 	initStringInfo(&checks);
-	verification_id = verification_record(plan, caller, "phase_advance", &checks, &ok);
+	verification = verification_run(plan, caller, "phase_advance", &checks);
 
 	blockers = plan_blockers(plan, &next_step);
 	if (blockers != NIL)
 	{
 		if (refuse)
-			advance_refuse(plan, caller, verification_id, blockers, next_step);
+			advance_refuse(plan, caller, &verification, blockers, next_step);
 		ereport(NOTICE,
 				(errmsg("change plan \"%s\" stops in phase \"%s\"",
 						plan->name, phase_name(plan->phase)),

@@ -409,14 +409,82 @@ recorder_note_error(const char *dir, const char *message)
 }
 
 /*
+ * Insert spooled rows (RECORDER_INSERT); a verification among them (that
+ * of a refused phase_advance) is also brought to its plan's row, as
+ * phase_verify would have done had it not rolled back: a failure restarts
+ * the soak (RECORDER_APPLY, verification.c).  Returns what NOTIFY
+ * announces of each row (RECORDER_ANNOUNCE).
+ */
+#define RECORDER_LATEST \
+	"(p.last_verified_at IS NULL OR p.last_verified_at OPERATOR(pg_catalog.<) p.entered_at" \
+	" OR v.at OPERATOR(pg_catalog.>=) p.last_verified_at)"
+#define RECORDER_INSERT \
+	"WITH ins AS (" \
+	" INSERT INTO phased_change.event_log" \
+	" (at, plan_id, event, from_phase, to_phase, time_in_phase," \
+	"  checks_ok, actor, role, application_name, client_addr, detail)" \
+	" SELECT r.at, r.plan_id, r.event, r.from_phase, r.to_phase," \
+	"  r.time_in_phase, r.checks_ok, r.actor, r.role," \
+	"  r.application_name, r.client_addr, r.detail" \
+	" FROM pg_catalog.jsonb_array_elements($1::pg_catalog.jsonb)" \
+	"  WITH ORDINALITY AS f(rows, n)" \
+	" CROSS JOIN LATERAL pg_catalog.jsonb_array_elements(f.rows)" \
+	"  WITH ORDINALITY AS g(e, m)" \
+	" CROSS JOIN LATERAL pg_catalog.jsonb_populate_record(" \
+	"  NULL::phased_change.event_log, g.e) AS r" \
+	" ORDER BY f.n, g.m" \
+	" RETURNING *)"
+#define RECORDER_APPLY \
+	", verification AS (" \
+	" SELECT DISTINCT ON (v.plan_id) v.plan_id, v.from_phase, v.at, v.checks_ok, v.detail," \
+	"  (SELECT pg_catalog.max(x.at) FROM ins x" \
+	"   WHERE x.plan_id OPERATOR(pg_catalog.=) v.plan_id" \
+	"     AND x.from_phase OPERATOR(pg_catalog.=) v.from_phase" \
+	"     AND x.event OPERATOR(pg_catalog.=) 'verify_failed') AS failed_at" \
+	" FROM ins v WHERE v.event OPERATOR(pg_catalog.=) ANY ('{verified,verify_failed}')" \
+	" ORDER BY v.plan_id, v.at DESC, v.event_id DESC)," \
+	" applied AS (" \
+	" UPDATE phased_change.plan p" \
+	" SET last_failed_at = CASE WHEN p.last_failed_at OPERATOR(pg_catalog.>=) p.entered_at" \
+	"   THEN GREATEST(p.last_failed_at, v.failed_at) ELSE v.failed_at END," \
+	"  last_verified_at = CASE WHEN " RECORDER_LATEST " THEN v.at ELSE p.last_verified_at END," \
+	"  last_verification_ok = CASE WHEN " RECORDER_LATEST " THEN v.checks_ok" \
+	"   ELSE p.last_verification_ok END," \
+	"  last_verification = CASE WHEN " RECORDER_LATEST " THEN v.detail" \
+	"   ELSE p.last_verification END," \
+	"  verification_since = CASE WHEN " RECORDER_LATEST " AND (p.last_verified_at IS NULL" \
+	"   OR p.last_verified_at OPERATOR(pg_catalog.<) p.entered_at" \
+	"   OR p.last_verification_ok IS DISTINCT FROM v.checks_ok" \
+	"   OR phased_change.verification_outcome(p.last_verification)" \
+	"      IS DISTINCT FROM phased_change.verification_outcome(v.detail))" \
+	"   THEN v.at ELSE p.verification_since END" \
+	" FROM verification v" \
+	" WHERE p.plan_id OPERATOR(pg_catalog.=) v.plan_id" \
+	"   AND p.status OPERATOR(pg_catalog.=) 'active'" \
+	"   AND p.phase OPERATOR(pg_catalog.=) v.from_phase" \
+	"   AND v.at OPERATOR(pg_catalog.>=) p.entered_at" \
+	/* an unchanged passing verification only makes last_verified_at fresher */ \
+	"   AND (v.failed_at IS NOT NULL OR p.last_verified_at IS NULL" \
+	"    OR p.last_verified_at OPERATOR(pg_catalog.<) p.entered_at" \
+	"    OR p.last_verification_ok IS DISTINCT FROM v.checks_ok" \
+	"    OR phased_change.verification_outcome(p.last_verification)" \
+	"       IS DISTINCT FROM phased_change.verification_outcome(v.detail))" \
+	" RETURNING p.plan_id)"
+#define RECORDER_ANNOUNCE \
+	" SELECT i.event_id, i.event, p.name, i.from_phase, i.to_phase, i.at, i.actor, i.role," \
+	"  i.detail OPERATOR(pg_catalog.->>) 'object'" \
+	" FROM ins i LEFT JOIN phased_change.plan p ON p.plan_id OPERATOR(pg_catalog.=) i.plan_id" \
+	" ORDER BY i.event_id"
+
+/*
  * recorder_insert
  *		Insert spooled records (a jsonb array of jsonb arrays of event_log
  *		rows) in a subtransaction, in the order they were made; the rows get
- *		new event_ids.  On failure, *edata gets the error and nothing of it
- *		stays.
+ *		new event_ids.  On failure, *edata gets the error (allocated in keep)
+ *		and nothing of it stays.
  */
 static bool
-recorder_insert(const char *records, ErrorData **edata)
+recorder_insert(const char *records, ErrorData **edata, MemoryContext keep)
 {
 	MemoryContext context = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
@@ -428,27 +496,20 @@ recorder_insert(const char *records, ErrorData **edata)
 	MemoryContextSwitchTo(context);
 	PG_TRY();
 	{
-		if (SPI_execute_with_args("INSERT INTO phased_change.event_log"
-								  " (at, plan_id, event, from_phase, to_phase, time_in_phase,"
-								  "  checks_ok, actor, role, application_name, client_addr, detail)"
-								  " SELECT r.at, r.plan_id, r.event, r.from_phase, r.to_phase,"
-								  "  r.time_in_phase, r.checks_ok, r.actor, r.role,"
-								  "  r.application_name, r.client_addr, r.detail"
-								  " FROM pg_catalog.jsonb_array_elements($1::pg_catalog.jsonb)"
-								  "  WITH ORDINALITY AS f(rows, n)"
-								  " CROSS JOIN LATERAL pg_catalog.jsonb_array_elements(f.rows)"
-								  "  WITH ORDINALITY AS g(e, m)"
-								  " CROSS JOIN LATERAL pg_catalog.jsonb_populate_record("
-								  "  NULL::phased_change.event_log, g.e) AS r"
-								  " ORDER BY f.n, g.m",
-								  1, argtypes, values, NULL, false, 0) != SPI_OK_INSERT)
+		/* a catalog not yet updated to 1.4 keeps no verification on the plan row */
+		if (SPI_execute_with_args(verification_on_plan_row() ?
+								  RECORDER_INSERT RECORDER_APPLY RECORDER_ANNOUNCE :
+								  RECORDER_INSERT RECORDER_ANNOUNCE,
+								  1, argtypes, values, NULL, false, 0) != SPI_OK_SELECT)
 			elog(ERROR, "could not insert spooled refusals");
+		history_notify_recorded(SPI_tuptable, SPI_processed);
 		ReleaseCurrentSubTransaction();
 	}
 	PG_CATCH();
 	{
-		MemoryContextSwitchTo(context);
+		MemoryContextSwitchTo(keep);
 		*edata = CopyErrorData();
+		MemoryContextSwitchTo(context);
 		FlushErrorState();
 		RollbackAndReleaseCurrentSubTransaction();
 		ok = false;
@@ -490,6 +551,7 @@ recorder_set_aside(const char *dir, const char *name, const char *rows, const ch
 static bool
 recorder_record_batch(const char *dir, List *names)
 {
+	MemoryContext batch_context = CurrentMemoryContext;
 	StringInfoData batch;
 	List	   *rows = NIL;
 	List	   *recorded = NIL;
@@ -517,6 +579,8 @@ recorder_record_batch(const char *dir, List *names)
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
+	/* the lists and errors below outlive the transaction: the batch's context */
+	MemoryContextSwitchTo(batch_context);
 	PushActiveSnapshot(GetTransactionSnapshot());
 	pgstat_report_activity(STATE_RUNNING, "phased_change: recording refusals");
 
@@ -532,10 +596,17 @@ recorder_record_batch(const char *dir, List *names)
 	else
 	{
 		CatalogSession session;
+		MemoryContext spi_context;
 
+		/* SPI's memory goes with catalog_end: the lists are kept in the batch's */
 		catalog_begin(&session);
-		if (recorder_insert(batch.data, &edata))
+		spi_context = CurrentMemoryContext;
+		if (recorder_insert(batch.data, &edata, batch_context))
+		{
+			MemoryContextSwitchTo(batch_context);
 			recorded = list_copy(names);
+			MemoryContextSwitchTo(spi_context);
+		}
 		else if (recorder_error_passes(edata))
 			passing_failure = true;
 		else
@@ -545,8 +616,12 @@ recorder_record_batch(const char *dir, List *names)
 			{
 				if (lfirst(lr) == NULL)
 					continue;
-				if (recorder_insert(psprintf("[%s]", (char *) lfirst(lr)), &edata))
+				if (recorder_insert(psprintf("[%s]", (char *) lfirst(lr)), &edata, batch_context))
+				{
+					MemoryContextSwitchTo(batch_context);
 					recorded = lappend(recorded, lfirst(lc));
+					MemoryContextSwitchTo(spi_context);
+				}
 				else if (recorder_error_passes(edata))
 				{
 					passing_failure = true;
@@ -554,8 +629,10 @@ recorder_record_batch(const char *dir, List *names)
 				}
 				else
 				{
+					MemoryContextSwitchTo(batch_context);
 					rejected = lappend(rejected, lfirst(lc));
 					reasons = lappend(reasons, edata->message);
+					MemoryContextSwitchTo(spi_context);
 				}
 			}
 		}
@@ -566,12 +643,14 @@ recorder_record_batch(const char *dir, List *names)
 	{
 		PopActiveSnapshot();
 		AbortCurrentTransaction();
+		MemoryContextSwitchTo(batch_context);
 		pgstat_report_activity(STATE_IDLE, NULL);
 		recorder_note_error(dir, edata->message);
 		return false;
 	}
 	PopActiveSnapshot();
 	CommitTransactionCommand();
+	MemoryContextSwitchTo(batch_context);
 	pgstat_report_activity(STATE_IDLE, NULL);
 
 	foreach(lc, recorded)
@@ -679,22 +758,20 @@ phased_change_recorder_main(Datum main_arg)
 }
 
 /*
- * phased_change_recorder_launcher_main
- *		Preloaded, once the server is up: start a recorder for every
- *		database whose spool holds records (left by a crash), then exit.
+ * recorder_start_spooled
+ *		Preloaded, once the server is up (called by the scheduler,
+ *		scheduler.c): start a recorder for every database whose spool holds
+ *		records (left by a crash).
  */
 void
-phased_change_recorder_launcher_main(Datum main_arg)
+recorder_start_spooled(void)
 {
 	DIR		   *d;
 	struct dirent *de;
 
-	pqsignal(SIGTERM, die);
-	BackgroundWorkerUnblockSignals();
-
 	d = AllocateDir(RECORDER_ROOT);
 	if (d == NULL)
-		proc_exit(0);
+		return;
 	while ((de = ReadDirExtended(d, RECORDER_ROOT, LOG)) != NULL)
 	{
 		char	   *end;
@@ -720,27 +797,6 @@ phased_change_recorder_launcher_main(Datum main_arg)
 							database)));
 	}
 	FreeDir(d);
-	proc_exit(0);
-}
-
-/*
- * recorder_register_launcher
- *		Preloaded: have the server start the launcher once it is up.
- */
-void
-recorder_register_launcher(void)
-{
-	BackgroundWorker worker;
-
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = BGW_NEVER_RESTART;
-	snprintf(worker.bgw_library_name, BGW_MAXLEN, "phased_change");
-	snprintf(worker.bgw_function_name, BGW_MAXLEN, "phased_change_recorder_launcher_main");
-	snprintf(worker.bgw_name, BGW_MAXLEN, "phased_change recorder launcher");
-	snprintf(worker.bgw_type, BGW_MAXLEN, "phased_change recorder launcher");
-	RegisterBackgroundWorker(&worker);
 }
 
 /*

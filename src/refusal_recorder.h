@@ -17,9 +17,8 @@
 extern void recorder_keep(const char *rows_json);
 extern void recorder_protect(void (*step) (void *), void *arg);
 extern void recorder_kick(void);
-extern void recorder_register_launcher(void);
+extern void recorder_start_spooled(void);
 
 extern PGDLLEXPORT void phased_change_recorder_main(Datum main_arg);
-extern PGDLLEXPORT void phased_change_recorder_launcher_main(Datum main_arg);
 
 #endif							/* PHASED_CHANGE_REFUSAL_RECORDER_H */

@@ -7,7 +7,8 @@
 # pg_cron', every extension is created and does its job: the guard refuses
 # a DROP COLUMN of a retired column, a read of it is counted,
 # pg_stat_statements records a query, pgaudit logs DDL, and pg_cron
-# schedules a job.  A second node loads them in another order,
+# schedules a job; the README's pg_cron recipe (one job calling
+# phase_verify_all() over the Unix socket) verifies a plan.  A second node loads them in another order,
 # 'phased_change, pg_stat_statements, pgaudit', so that phased_change's
 # hooks sit at the other end of each chain, and the guard, the counting,
 # pg_stat_statements and pgaudit still work.
@@ -104,7 +105,9 @@ shared_preload_libraries = '$order'
 max_worker_processes = 8
 cron.database_name = 'postgres'
 pgaudit.log = 'ddl'
+phased_change.verify_interval = 0
 });
+$node->append_conf('postgresql.conf', "cron.host = '" . $node->host . "'\n");
 $node->start;
 
 prove_neighbours($node, $order);
@@ -122,6 +125,38 @@ ok( $node->poll_query_until(
 		'postgres', q{SELECT count(*) FROM pg_stat_activity
 					  WHERE backend_type = 'pg_cron launcher'}, '1'),
 	'the pg_cron launcher runs');
+
+# The README's recipe without the scheduler: one pg_cron job calling
+# phase_verify_all() as a role that is a member of the plans' owner,
+# connecting over the Unix socket (cron.host).  pg_cron schedules by the
+# minute at most in some versions: the first run may take a minute.
+$node->safe_psql('postgres', q{
+CREATE ROLE deployer;
+GRANT CREATE ON SCHEMA public TO deployer;
+GRANT EXECUTE ON FUNCTION phase_plan_create(text, text, interval),
+	phase_check_add(text, text, text, text) TO deployer;
+SET ROLE deployer;
+CREATE TABLE cron_items (id int);
+SELECT phase_plan_create('cron-plan', NULL, '0');
+SELECT phase_check_add('cron-plan', 'expand', 'has items', 'NOT EXISTS (SELECT FROM cron_items)');
+RESET ROLE;
+CREATE ROLE plan_verifier LOGIN;
+GRANT deployer TO plan_verifier;
+GRANT EXECUTE ON FUNCTION phase_verify_all() TO plan_verifier;
+});
+$node->safe_psql('postgres', q{
+	SELECT cron.schedule_in_database('verify-plans', '* * * * *',
+		'SELECT count(*) FROM phase_verify_all()', 'postgres', 'plan_verifier')});
+ok( $node->poll_query_until(
+		'postgres', q{SELECT EXISTS (SELECT FROM phased_change.history
+									  WHERE plan = 'cron-plan' AND event = 'verified'
+										AND role = 'plan_verifier'
+										AND detail ->> 'source' = 'phase_verify_all')}),
+	'one pg_cron job verifies the plans of the roles its role belongs to');
+is( $node->safe_psql(
+		'postgres', q{SELECT DISTINCT status FROM cron.job_run_details d
+					  JOIN cron.job j USING (jobid) WHERE j.jobname = 'verify-plans'}),
+	'succeeded', 'the job succeeds');
 
 $node->stop;
 

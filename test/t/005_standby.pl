@@ -56,11 +56,11 @@ my $refusal =
 my ($ret, $stdout, $stderr) = $primary->psql('postgres', $drop);
 isnt($ret, 0, 'primary: DROP COLUMN in contract fails');
 like($stderr, $refusal, 'primary: refused by the guard');
-# refusals are recorded asynchronously: wait for the recorder first
-$primary->safe_psql('postgres', 'SELECT phased_change.recorder_wait()');
+# the refusal is recorded by the recorder, after the statement: wait for it
 is( $primary->safe_psql(
-		'postgres', q{SELECT count(*) FROM phased_change.blocked_ddl}),
-	'1',
+		'postgres', q{SELECT phased_change.recorder_wait();
+					  SELECT count(*) FROM phased_change.blocked_ddl}),
+	"t\n1",
 	'primary: the refusal is in blocked_ddl');
 
 my %queries = (
