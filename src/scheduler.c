@@ -16,7 +16,7 @@
  * plan in a transaction (and subtransaction) of its own, as the plan's
  * owner (verification.c), logging an error rather than stopping on it;
  * then it runs the database's other periodic tasks
- * (scheduler_database_tasks).
+ * (scheduler_database_tasks: resuming backfills, collecting usage sources).
  *
  * The scheduler re-reads its setting on SIGHUP, stops on SIGTERM and with
  * the postmaster, and sleeps on its latch between rounds (0 = off: it only
@@ -50,9 +50,11 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "backfill.h"
 #include "phased_change.h"
 #include "refusal_recorder.h"
 #include "scheduler.h"
+#include "usage_sources.h"
 
 /* phased_change.verify_interval, in seconds; 0: no verification. */
 static int	scheduler_verify_interval = 60;
@@ -357,18 +359,54 @@ scheduler_verify_database(MemoryContext context)
 }
 
 /*
+ * scheduler_run_task
+ *		Run one periodic task in a transaction of its own; an error is
+ *		logged, and the worker goes on with the next task.
+ */
+static void
+scheduler_run_task(const char *what, void (*task) (void))
+{
+	MemoryContext context = CurrentMemoryContext;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, what);
+	PG_TRY();
+	{
+		task();
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(context);
+		edata = CopyErrorData();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		ereport(LOG,
+				(errmsg("%s failed: %s", what, edata->message)));
+		FreeErrorData(edata);
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(context);
+	pgstat_report_activity(STATE_IDLE, NULL);
+}
+
+/*
  * scheduler_database_tasks
  *		The database's other periodic tasks, run by its scheduler worker
- *		after the verifications, only where the extension is installed.
- *		Each task runs in transactions of its own and must not raise an
- *		error out of here (log it instead).
- *
- *		>>> Other periodic per-database tasks go here (backfill resume,
- *		issue 11; usage-source collection, issue 13). <<<
+ *		after the verifications, only where the extension is installed:
+ *		start the backfill worker if a backfill waits (after a restart, or
+ *		when no worker slot was free), and collect the usage sources.
  */
 static void
 scheduler_database_tasks(void)
 {
+	scheduler_run_task("phased_change: resuming backfills", backfill_resume_database);
+	scheduler_run_task("phased_change: collecting usage sources", usage_sources_collect_all);
 }
 
 /*
