@@ -65,7 +65,7 @@ ALTER TABLE phased_change.plan ENABLE ALWAYS TRIGGER plan_guard_invalidate;
 /* What makes two verifications differ: the checks that ran, and which failed. */
 CREATE FUNCTION phased_change.verification_outcome(verification pg_catalog.jsonb)
 RETURNS pg_catalog.jsonb
-LANGUAGE sql IMMUTABLE
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 SELECT pg_catalog.jsonb_build_array(

@@ -42,7 +42,7 @@ CREATE EXTENSION phased_change;
 CREATE TABLE user_profile (id bigint PRIMARY KEY, legacy_categories text[],
 						   hits bigint NOT NULL DEFAULT 0);
 INSERT INTO user_profile (id, legacy_categories)
-SELECT g, CASE g % 3 WHEN 0 THEN '{TypeA,TypeB}' WHEN 1 THEN '{TypeC}' ELSE '{}' END
+SELECT g, CASE g % 3 WHEN 0 THEN '{TypeA,TypeB}' WHEN 1 THEN '{TypeC}' ELSE '{}' END::text[]
 FROM generate_series(1, $rows) g;
 CREATE SEQUENCE new_ids START 1000001;
 ALTER TABLE user_profile ADD COLUMN primary_categories text[];
