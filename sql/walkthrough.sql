@@ -103,8 +103,11 @@ ALTER TABLE user_profile DROP COLUMN legacy_categories;
 \else
 SELECT try($$ALTER TABLE user_profile DROP COLUMN legacy_categories$$);
 \endif
+\echo '    A migration tool names the phase it needs; once the soak has passed:'
 SELECT pg_sleep(2.1);
-SELECT phase_advance('merge-aggregators');
+SELECT phase_advance('merge-aggregators', 'cleanup');
+\echo '    Run twice, or after an operator advanced by hand, it changes nothing:'
+SELECT phase_advance('merge-aggregators', 'cleanup');
 
 \echo
 \echo '--- Phase 4, cleanup: the only irreversible step.  The sync is gone; the same'
@@ -143,6 +146,7 @@ ORDER BY event_id;
 \endif
 SELECT plan, status, phase, ready, next_step FROM phased_change.progress
 WHERE plan = 'merge-aggregators';
+SELECT plan, phase, state FROM phased_change.status WHERE plan = 'merge-aggregators';
 SELECT plan, object, role, exists, may_drop FROM phased_change.guarded_objects
 WHERE plan = 'merge-aggregators' ORDER BY object;
 \echo
