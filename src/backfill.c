@@ -370,7 +370,7 @@ backfill_parse_set_clause(const char *relname, const char *set_clause, const Bac
 				 errdetail("A set_clause is what follows SET in an UPDATE: column = expression, ...")));
 	update = (UpdateStmt *) ((RawStmt *) linitial(stmts))->stmt;
 	Assert(IsA(update, UpdateStmt));
-	if (update->whereClause || update->fromClause || update->returningList || update->withClause)
+	if (update->whereClause || update->fromClause || pc_update_has_returning(update) || update->withClause)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("set_clause of the backfill of table %s is not a SET list only", relname),

@@ -67,4 +67,14 @@ typedef RangeTblEntry pc_perminfo;
 #define pc_perminfo_is_relation(rte) ((rte)->rtekind == RTE_RELATION)
 #endif
 
+/*
+ * PostgreSQL 18 keeps an UPDATE's RETURNING list in a ReturningClause (with
+ * its OLD/NEW aliases); older majors in a plain list.
+ */
+#if PG_VERSION_NUM >= 180000
+#define pc_update_has_returning(stmt) ((stmt)->returningClause != NULL)
+#else
+#define pc_update_has_returning(stmt) ((stmt)->returningList != NIL)
+#endif
+
 #endif							/* PHASED_CHANGE_COMPAT_H */

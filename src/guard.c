@@ -288,7 +288,8 @@ guard_plan_facts(const GuardEntry *entry, char **since, char **blockers, char **
 	*since = pstrdup(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
 	value = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
 	*blockers = (value && value[0]) ? pstrdup(value) : NULL;
-	*next_step = pstrdup(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3));
+	value = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
+	*next_step = pstrdup(value ? value : "See phased_change.progress.");
 	catalog_end(&session);
 }
 
