@@ -22,8 +22,10 @@
  * A sync expression is one expression over the row being written, like a
  * generated column's: no subquery, aggregate, window or set-returning
  * function, no system column or whole-row reference, and no volatile
- * function (a function that writes must be volatile, unless it is written
- * in C and mislabelled).  Its value is coerced to the target column's type
+ * function called directly (which does not keep it from writing: a stable
+ * function may call a volatile one; a write that reaches a synced table
+ * from there is refused by the trigger).  Its value is coerced to the
+ * target column's type
  * as an assignment would.  The text the caller gave is parsed under the
  * caller's search_path (pg_temp last) and kept for display; what the trigger
  * runs is that expression printed back with every function, operator and
