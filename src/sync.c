@@ -25,16 +25,16 @@
  * function called directly (which does not keep it from writing: a stable
  * function may call a volatile one; a write that reaches a synced table
  * from there is refused by the trigger).  Its value is coerced to the
- * target column's type
- * as an assignment would.  The text the caller gave is parsed under the
- * caller's search_path (pg_temp last) and kept for display; what the trigger
- * runs is that expression printed back with every function, operator and
- * type outside pg_catalog named with its schema (and implicit casts made
- * explicit), parsed against the table, by name, once per backend under
- * search_path = pg_catalog, pg_temp (sync_trigger.c).  So a name means in
- * every writer's session what it meant at registration: a role with CREATE
- * on a schema of the registering search_path cannot later slip in a
- * function or operator that matches better.
+ * target column's type as an assignment would.  The text the caller gave
+ * is parsed under the caller's search_path (pg_temp last) and kept for
+ * display; what the trigger runs is that expression printed back with
+ * every function, operator and type outside pg_catalog named with its
+ * schema (and implicit casts made explicit), parsed against the table, by
+ * name, once per backend under search_path = pg_catalog, pg_temp
+ * (sync_trigger.c).  So a name means in every writer's session what it
+ * meant at registration: a role with CREATE on a schema of the registering
+ * search_path cannot later slip in a function or operator that matches
+ * better.
  *
  *-------------------------------------------------------------------------
  */
