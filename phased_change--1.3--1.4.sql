@@ -634,9 +634,12 @@ COMMENT ON VIEW phased_change.usage_sources IS 'Registered usage sources and how
  * an application write the table: a C row trigger (phased_change.sync_row)
  * that the plan installs on entering migrate and removes on entering
  * cleanup, on abandon and on completion.  The sync's expressions are kept
- * as text with the search_path in force when it was registered, parsed once
- * per backend; a change to this table invalidates every backend's guard
- * cache, and with it the parsed syncs (guard_catalog_changed).
+ * as the caller wrote them (with the search_path in force when it was
+ * registered) and as resolved then (forward_resolved, backward_resolved:
+ * every name outside pg_catalog schema-qualified), which is what the trigger
+ * parses, under search_path = pg_catalog, pg_temp, once per backend; a
+ * change to this table invalidates every backend's guard cache, and with it
+ * the parsed syncs (guard_catalog_changed).
  */
 CREATE SEQUENCE phased_change.sync_id_seq;
 CREATE TABLE phased_change.sync (
@@ -652,6 +655,9 @@ CREATE TABLE phased_change.sync (
 	search_path pg_catalog.text NOT NULL,
 	trigger_name pg_catalog.name NOT NULL,
 	registered_at pg_catalog.timestamptz NOT NULL,
+	/* what the trigger parses, under search_path = pg_catalog, pg_temp */
+	forward_resolved pg_catalog.text NOT NULL,
+	backward_resolved pg_catalog.text,
 	UNIQUE (plan_id, rel, to_col)
 );
 ALTER SEQUENCE phased_change.sync_id_seq OWNED BY phased_change.sync.sync_id;
@@ -722,7 +728,9 @@ SELECT p.name AS plan,
 	   s.registered_at,
 	   s.rel,
 	   s.sync_id,
-	   s.plan_id
+	   s.plan_id,
+	   s.forward_resolved,
+	   s.backward_resolved
 FROM phased_change.sync s
 JOIN phased_change.plan p ON p.plan_id OPERATOR(pg_catalog.=) s.plan_id
 JOIN phased_change.phase ph ON ph.phase OPERATOR(pg_catalog.=) p.phase;

@@ -32,6 +32,7 @@ CREATE FUNCTION owner_only_upper(text[]) RETURNS text[] LANGUAGE sql IMMUTABLE
 REVOKE ALL ON FUNCTION owner_only_upper(text[]) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION owner_only_upper(text[]) TO regress_sync_owner;
 CREATE FUNCTION noisy(text[]) RETURNS text[] LANGUAGE sql VOLATILE AS $$ SELECT $1 $$;
+CREATE FUNCTION sync_passthrough() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;
 
 SET ROLE regress_sync_owner;
 SELECT phase_plan_create('sync-plan', NULL, '0');
@@ -59,6 +60,7 @@ SELECT phase_sync('sync-plan', 'sync_profile_view', 'legacy_categories', 'primar
 SELECT phase_sync('sync-plan', 'sync_not_mine', 'a', 'b', 'a');
 DROP VIEW sync_profile_view;
 SELECT phase_sync('sync-plan', 'pg_catalog.pg_class', 'relname', 'relname', 'relname');
+SELECT phase_sync('sync-plan', 'phased_change.sync', 'from_col', 'to_col', 'from_col');
 CREATE TEMPORARY TABLE scratch (a text, b text);
 SELECT phase_sync('sync-plan', 'scratch', 'a', 'b', 'a');
 DROP TABLE scratch;
@@ -113,8 +115,9 @@ RESET ROLE;
 SELECT tgname, tgenabled, tgfoid::regprocedure FROM pg_trigger WHERE tgrelid = 'sync_profile'::regclass;
 SELECT active, installed FROM phased_change.syncs;
 
--- What the writers give decides.  The first write of this session resolves
--- the expressions with the sync's own search_path, not the writer's.
+-- What the writers give decides.  The first write of this session parses
+-- the expressions as resolved at registration, whatever the writer's
+-- search_path.
 SET ROLE regress_sync_writer;
 SET search_path = pg_catalog;
 INSERT INTO public.sync_profile (id, legacy_categories) VALUES (2, '{old}');			-- old writer
@@ -161,7 +164,7 @@ SELECT phase_sync('sync-plan', 'sync_profile', 'legacy_categories', 'primary_cat
 RESET ROLE;
 
 -- The guard keeps the trigger in service: the table's owner cannot drop,
--- disable, re-enable in another mode or rename it (and the refusal is
+-- disable, re-enable in another mode, rename or replace it (and the refusal is
 -- recorded; each refusal is waited for, so that the recorder never has
 -- to be started twice at once); ENABLE ALWAYS, which changes nothing, goes
 -- through.
@@ -179,6 +182,9 @@ SELECT phased_change.recorder_wait() AS recorded \gset
 ALTER TABLE sync_profile ENABLE REPLICA TRIGGER phased_change_sync_primary_categories;
 SELECT phased_change.recorder_wait() AS recorded \gset
 ALTER TRIGGER phased_change_sync_primary_categories ON sync_profile RENAME TO other_name;
+SELECT phased_change.recorder_wait() AS recorded \gset
+CREATE OR REPLACE TRIGGER phased_change_sync_primary_categories BEFORE INSERT ON sync_profile
+	FOR EACH ROW EXECUTE FUNCTION sync_passthrough();
 SELECT phased_change.recorder_wait() AS recorded \gset
 ALTER TABLE sync_profile ENABLE ALWAYS TRIGGER phased_change_sync_primary_categories;
 RESET ROLE;
@@ -249,9 +255,86 @@ SELECT * FROM sync_accounts ORDER BY id;
 SELECT phase_sync('sync-abandon', 'sync_accounts', 'old_name', 'new_name', 'old_name');
 RESET ROLE;
 
+-- Names are resolved at registration, for good.  Registered with public
+-- before pg_catalog: a built-in function and operator, a function found
+-- through the search_path and one named with its schema.
+CREATE SCHEMA sync_lib;
+-- (its body names its operator with the schema: an unqualified one would be
+-- resolved under the search_path of the session that plans the call)
+CREATE FUNCTION sync_lib.tag(text) RETURNS text LANGUAGE sql IMMUTABLE
+	AS $$ SELECT 'lib:' OPERATOR(pg_catalog.||) $1 $$;
+GRANT USAGE ON SCHEMA sync_lib TO regress_sync_owner, regress_sync_writer;
+CREATE TABLE sync_names (id int PRIMARY KEY, old_name varchar, new_name text, old_tag varchar, new_tag varchar);
+ALTER TABLE sync_names OWNER TO regress_sync_owner;
+GRANT SELECT, INSERT, UPDATE ON sync_names TO regress_sync_writer;
+SET ROLE regress_sync_owner;
+SELECT phase_plan_create('sync-names', NULL, '0');
+SELECT phase_advance('sync-names');
+SET search_path = public, pg_catalog;
+SELECT phase_sync('sync-names', 'sync_names', 'old_name', 'new_name', $$upper(old_name) || '-x'$$);
+SET search_path = sync_lib, public, pg_catalog;
+SELECT phase_sync('sync-names', 'sync_names', 'old_tag', 'new_tag', 'tag(old_tag)', 'sync_lib.tag(new_tag)');
+RESET search_path;
+-- what the trigger parses, under search_path = pg_catalog, pg_temp
+SELECT to_column, forward, forward_resolved, backward, backward_resolved
+FROM phased_change.syncs WHERE plan = 'sync-names' ORDER BY to_column;
+RESET ROLE;
+INSERT INTO sync_names (id, old_name, old_tag) VALUES (1, 'ann', 'a');
+INSERT INTO sync_names (id, new_tag) VALUES (2, 'b');
+-- A role with CREATE on public adds functions and an operator that match
+-- better or come first on the registration's search_path.
+GRANT CREATE ON SCHEMA public TO regress_sync_other;
+SET ROLE regress_sync_other;
+CREATE FUNCTION public.upper(varchar) RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT 'shadowed' $$;
+CREATE FUNCTION public.tag(varchar) RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT 'shadowed' $$;
+CREATE FUNCTION public.sync_shadow_cat(text, text) RETURNS text LANGUAGE sql IMMUTABLE
+	AS $$ SELECT 'shadowed' $$;
+CREATE OPERATOR public.|| (LEFTARG = text, RIGHTARG = text, FUNCTION = public.sync_shadow_cat);
+SET search_path = public, pg_catalog;
+SELECT upper('ann'::varchar) || '-x' AS what_a_reparse_would_run, tag('a'::varchar) AS tag_reparsed;
+RESET search_path;
+RESET ROLE;
+-- and the schema of the function itself gets a better match
+CREATE FUNCTION sync_lib.tag(varchar) RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT 'shadowed' $$;
+-- every writer still runs what was registered (a superuser; a writer in a
+-- session that parses the expressions afresh, with public first)
+INSERT INTO sync_names (id, old_name, old_tag) VALUES (3, 'bob', 'c');
+UPDATE sync_names SET new_tag = 'd' WHERE id = 2;
+\c -
+SET ROLE regress_sync_writer;
+SET search_path = public, pg_catalog;
+INSERT INTO sync_names (id, old_name, old_tag) VALUES (4, 'cy', 'e');
+RESET search_path;
+RESET ROLE;
+SELECT * FROM sync_names ORDER BY id;
+DROP OPERATOR public.|| (text, text);
+DROP FUNCTION public.upper(varchar), public.tag(varchar), public.sync_shadow_cat(text, text),
+	sync_lib.tag(varchar);
+REVOKE CREATE ON SCHEMA public FROM regress_sync_other;
+
+-- A function of an expression that writes to a synced table (a stable
+-- function may call a volatile one) makes the write fail: the sync trigger
+-- does not run inside the evaluation of a sync expression.
+CREATE TABLE sync_loop (id int PRIMARY KEY, a text, b text);
+ALTER TABLE sync_loop OWNER TO regress_sync_owner;
+CREATE FUNCTION sync_loop_write(text) RETURNS text LANGUAGE plpgsql VOLATILE
+	AS $$ BEGIN INSERT INTO public.sync_loop (id, a) VALUES (100, $1); RETURN $1; END $$;
+CREATE FUNCTION sync_loop_lookup(text) RETURNS text LANGUAGE plpgsql STABLE
+	AS $$ BEGIN RETURN public.sync_loop_write($1); END $$;
+SET ROLE regress_sync_owner;
+SELECT phase_sync('sync-names', 'sync_loop', 'a', 'b', 'sync_loop_lookup(a)');
+\set VERBOSITY terse
+INSERT INTO sync_loop (id, a) VALUES (1, 'x');
+\set VERBOSITY default
+SELECT count(*) AS rows_written FROM sync_loop;
+SELECT phase_abandon('sync-names', 'test');
+RESET ROLE;
+
 SET phased_change.unplanned_ddl = allow;
-DROP TABLE sync_profile, sync_accounts, sync_not_mine, sync_others_table CASCADE;
-DROP FUNCTION owner_only_upper(text[]), noisy(text[]);
+DROP TABLE sync_profile, sync_accounts, sync_not_mine, sync_others_table, sync_names, sync_loop CASCADE;
+DROP FUNCTION owner_only_upper(text[]), noisy(text[]), sync_passthrough(), sync_loop_lookup(text),
+	sync_loop_write(text);
+DROP SCHEMA sync_lib CASCADE;
 REVOKE ALL ON phased_change.syncs, phased_change.progress, phased_change.guarded_objects
 	FROM regress_sync_owner;
 REVOKE ALL ON FUNCTION phased_change.usage_tracking(), phased_change.usage_of(bigint),

@@ -367,7 +367,8 @@ DROP FUNCTION counted(bigint);
 
 -- Dual-write syncs (phase_sync): what the sync trigger writes into the
 -- retired column, and what its expressions read, is not a use of it; what a
--- writer writes there is.
+-- writer writes there is, and so is what a query of a function that an
+-- expression calls reads.
 CREATE TABLE synced_profile (id int PRIMARY KEY, legacy_categories text[], primary_categories text[]);
 -- a function that queries the retired column, called by the backward expression
 CREATE FUNCTION touches_legacy(int) RETURNS boolean LANGUAGE sql STABLE
@@ -382,10 +383,10 @@ CREATE VIEW sync_usage_now AS
 	SELECT "column", reads, writes FROM phased_change.column_usage
 	WHERE plan = 'sync-usage-plan' ORDER BY "column";
 SELECT * FROM sync_usage_now;
-INSERT INTO synced_profile (id, primary_categories) VALUES (1, '{new}');	-- the sync writes legacy_categories
+INSERT INTO synced_profile (id, primary_categories) VALUES (1, '{new}');	-- the sync writes legacy_categories; touches_legacy reads it
 UPDATE synced_profile SET primary_categories = '{newer}' WHERE id = 1;		-- and again
 SELECT * FROM sync_usage_now;
-UPDATE synced_profile SET legacy_categories = '{old}' WHERE id = 1;		-- a writer's write counts, the sync's read does not
+UPDATE synced_profile SET legacy_categories = '{old}' WHERE id = 1;		-- a writer's write counts, the forward expression's read does not
 SELECT * FROM sync_usage_now;
 SELECT * FROM synced_profile;
 SELECT phase_abandon('sync-usage-plan', 'done');

@@ -296,6 +296,9 @@ guard_statement_may_matter(Node *parsetree)
 		case T_AlterOwnerStmt:
 		case T_RuleStmt:
 			return true;
+		case T_CreateTrigStmt:
+			/* CREATE OR REPLACE TRIGGER may replace a sync's (sync_guard.c) */
+			return ((CreateTrigStmt *) parsetree)->replace;
 		default:
 			return false;
 	}

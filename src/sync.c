@@ -22,11 +22,19 @@
  * A sync expression is one expression over the row being written, like a
  * generated column's: no subquery, aggregate, window or set-returning
  * function, no system column or whole-row reference, and no volatile
- * function (a function that writes must be volatile, unless it is written
- * in C and mislabelled).  Its value is coerced to the target column's type
- * as an assignment would.  It is stored as text with the schemas the
- * search_path searched at registration ("$user" resolved, pg_temp last), and
- * parsed against the table, by name, once per backend (sync_trigger.c).
+ * function called directly (which does not keep it from writing: a stable
+ * function may call a volatile one; a write that reaches a synced table
+ * from there is refused by the trigger).  Its value is coerced to the
+ * target column's type as an assignment would.  The text the caller gave
+ * is parsed under the caller's search_path (pg_temp last) and kept for
+ * display; what the trigger runs is that expression printed back with
+ * every function, operator and type outside pg_catalog named with its
+ * schema (and implicit casts made explicit), parsed against the table, by
+ * name, once per backend under search_path = pg_catalog, pg_temp
+ * (sync_trigger.c).  So a name means in every writer's session what it
+ * meant at registration: a role with CREATE on a schema of the registering
+ * search_path cannot later slip in a function or operator that matches
+ * better.
  *
  *-------------------------------------------------------------------------
  */
@@ -56,6 +64,7 @@
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/ruleutils.h"
 
 #include "phased_change.h"
 #include "sync.h"
@@ -180,15 +189,43 @@ sync_expression_require_row_level(const SyncSource *source, Node *expr)
 }
 
 /*
+ * sync_expression_deparse
+ *		The analysed expression as text that means the same under
+ *		SYNC_RESOLVED_SEARCH_PATH: printed while that is the search_path,
+ *		so that ruleutils names every function, operator and type it would
+ *		not find there the same way with its schema, and with implicit
+ *		casts shown, so that the argument types select the same function
+ *		when the text is parsed again.
+ */
+static char *
+sync_expression_deparse(Relation rel, Node *expr)
+{
+	int			nestlevel = NewGUCNestLevel();
+	char	   *text;
+
+	(void) set_config_option("search_path", SYNC_RESOLVED_SEARCH_PATH,
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+							 true, 0, false);
+	text = deparse_expression(expr,
+							  deparse_context_for(RelationGetRelationName(rel),
+												  RelationGetRelid(rel)),
+							  false, true);
+	AtEOXact_GUC(true, nestlevel);
+	return text;
+}
+
+/*
  * sync_expression_compile
  *		Parse a sync expression against the table, by column name, under
  *		the given search_path, check that it is a row-level expression and
  *		coerce it to the target column's type as an assignment would.
- *		Returns the expression, not yet planned.
+ *		Returns the expression, not yet planned; with resolved not NULL,
+ *		also the expression as the trigger is to parse it
+ *		(sync_expression_deparse).
  */
 Expr *
 sync_expression_compile(Relation rel, const SyncSource *source, const char *expression,
-						AttrNumber target, const char *search_path)
+						AttrNumber target, const char *search_path, char **resolved)
 {
 	Form_pg_attribute column = TupleDescAttr(RelationGetDescr(rel), target - 1);
 	ErrorContextCallback callback;
@@ -216,6 +253,8 @@ sync_expression_compile(Relation rel, const SyncSource *source, const char *expr
 	addNSItemToQuery(pstate, nsitem, false, true, true);
 	expr = transformExpr(pstate, raw, EXPR_KIND_OTHER);
 	sync_expression_require_row_level(source, expr);
+	if (resolved != NULL)
+		*resolved = sync_expression_deparse(rel, expr);
 
 	type = exprType(expr);
 	coerced = coerce_to_target_type(pstate, expr, type, column->atttypid, column->atttypmod,
@@ -264,10 +303,15 @@ sync_require_table(Oid relid, const Caller *caller)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("relation with OID %u does not exist", relid)));
-	if (relid < FirstNormalObjectId || extension_schema_holds(get_rel_namespace(relid)))
+	if (relid < FirstNormalObjectId)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("cannot sync columns of system table \"%s\"", get_rel_name(relid))));
+	if (extension_schema_holds(get_rel_namespace(relid)))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot sync columns of table \"%s\" of extension \"%s\"",
+						get_rel_name(relid), PHASED_CHANGE_EXTENSION)));
 	if (relkind != RELKIND_RELATION)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
@@ -326,34 +370,54 @@ sync_require_no_pg_temp(const SyncSource *source, const char *expression)
 }
 
 /*
+ * sync_resolve
+ *		Compile an expression under the caller's search_path, and return
+ *		its resolved text (sync_expression_deparse) once that compiles as
+ *		the trigger will compile it; initialise it for execution as the
+ *		caller, so that a missing EXECUTE privilege shows now rather than
+ *		at the first write.
+ */
+static char *
+sync_resolve(Relation rel, const SyncSource *source, const char *expression,
+			 AttrNumber target, const char *search_path)
+{
+	char	   *resolved;
+	Expr	   *expr;
+
+	sync_require_no_pg_temp(source, expression);
+	(void) sync_expression_compile(rel, source, expression, target, search_path, &resolved);
+	/* a temporary type would mean another type, or none, in another session */
+	sync_require_no_pg_temp(source, resolved);
+	expr = sync_expression_compile(rel, source, resolved, target, SYNC_RESOLVED_SEARCH_PATH, NULL);
+	(void) ExecInitExpr(expression_planner(expr), NULL);
+	return resolved;
+}
+
+/*
  * sync_validate
- *		Compile both expressions as the trigger will, and initialise them
- *		for execution as the caller, so that a missing EXECUTE privilege
- *		shows now rather than at the first write.
+ *		Check the columns and resolve both expressions (sync_resolve);
+ *		*backward_resolved is NULL without a backward expression.
  */
 static void
 sync_validate(Relation rel, const char *from_col, const char *to_col,
-			  const char *forward, const char *backward, const char *search_path)
+			  const char *forward, const char *backward, const char *search_path,
+			  char **forward_resolved, char **backward_resolved)
 {
 	AttrNumber	from_attnum = sync_require_column(rel, from_col);
 	AttrNumber	to_attnum = sync_require_column(rel, to_col);
 	SyncSource	source = {"forward", from_col, to_col};
-	Expr	   *expr;
 
 	if (from_attnum == to_attnum)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("cannot sync column \"%s\" with itself", from_col),
 				 errdetail("A sync keeps one column in step with another.")));
-	sync_require_no_pg_temp(&source, forward);
-	expr = sync_expression_compile(rel, &source, forward, to_attnum, search_path);
-	(void) ExecInitExpr(expression_planner(expr), NULL);
+	*forward_resolved = sync_resolve(rel, &source, forward, to_attnum, search_path);
+	*backward_resolved = NULL;
 	if (backward != NULL)
 	{
 		source.which = "backward";
-		sync_require_no_pg_temp(&source, backward);
-		expr = sync_expression_compile(rel, &source, backward, from_attnum, search_path);
-		(void) ExecInitExpr(expression_planner(expr), NULL);
+		*backward_resolved = sync_resolve(rel, &source, backward, from_attnum, search_path);
 	}
 }
 
@@ -361,8 +425,8 @@ sync_validate(Relation rel, const char *from_col, const char *to_col,
  * sync_search_path
  *		The schemas the caller's search_path searches now, by name ("$user"
  *		resolved, missing schemas left out), then pg_temp, explicitly last:
- *		the path a sync's expressions are resolved with in every backend,
- *		whoever writes.
+ *		the path a sync's expressions are resolved with at registration
+ *		(kept in the catalog and the history, for the record).
  */
 static char *
 sync_search_path(void)
@@ -626,12 +690,14 @@ sync_apply_phase(const PlanRow *plan, Phase phase, const char *status)
 static int64
 sync_store(const PlanRow *plan, Oid relid, const char *from_col, const char *to_col,
 		   const char *forward, const char *backward, const char *search_path,
+		   const char *forward_resolved, const char *backward_resolved,
 		   const char *trigger_name, bool *replaced)
 {
-	Oid			argtypes[9] = {INT8OID, OIDOID, NAMEOID, NAMEOID, TEXTOID, TEXTOID,
-	TEXTOID, NAMEOID, TIMESTAMPTZOID};
-	Datum		values[9];
-	char		nulls[9] = {' ', ' ', ' ', ' ', ' ', backward ? ' ' : 'n', ' ', ' ', ' '};
+	Oid			argtypes[11] = {INT8OID, OIDOID, NAMEOID, NAMEOID, TEXTOID, TEXTOID,
+	TEXTOID, NAMEOID, TIMESTAMPTZOID, TEXTOID, TEXTOID};
+	Datum		values[11];
+	char		nulls[11] = {' ', ' ', ' ', ' ', ' ', backward ? ' ' : 'n', ' ', ' ', ' ',
+	' ', backward_resolved ? ' ' : 'n'};
 	bool		isnull;
 
 	values[0] = Int64GetDatum(plan->plan_id);
@@ -643,15 +709,19 @@ sync_store(const PlanRow *plan, Oid relid, const char *from_col, const char *to_
 	values[6] = CStringGetTextDatum(search_path);
 	values[7] = DirectFunctionCall1(namein, CStringGetDatum(trigger_name));
 	values[8] = TimestampTzGetDatum(plan->now);
+	values[9] = CStringGetTextDatum(forward_resolved);
+	values[10] = backward_resolved ? CStringGetTextDatum(backward_resolved) : (Datum) 0;
 	if (SPI_execute_with_args("INSERT INTO phased_change.sync AS s"
 							  " (plan_id, rel, from_col, to_col, forward, backward, search_path,"
-							  "  trigger_name, registered_at)"
-							  " VALUES ($1, $2::pg_catalog.regclass, $3, $4, $5, $6, $7, $8, $9)"
+							  "  trigger_name, registered_at, forward_resolved, backward_resolved)"
+							  " VALUES ($1, $2::pg_catalog.regclass, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
 							  " ON CONFLICT (plan_id, rel, to_col) DO UPDATE"
 							  " SET from_col = excluded.from_col, forward = excluded.forward,"
-							  "     backward = excluded.backward, search_path = excluded.search_path"
+							  "     backward = excluded.backward, search_path = excluded.search_path,"
+							  "     forward_resolved = excluded.forward_resolved,"
+							  "     backward_resolved = excluded.backward_resolved"
 							  " RETURNING s.sync_id, s.registered_at <> $9",
-							  9, argtypes, values, nulls, false, 0) != SPI_OK_INSERT_RETURNING ||
+							  11, argtypes, values, nulls, false, 0) != SPI_OK_INSERT_RETURNING ||
 		SPI_processed != 1)
 		elog(ERROR, "could not store sync \"%s -> %s\"", from_col, to_col);
 	*replaced = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
@@ -676,6 +746,8 @@ phase_sync(PG_FUNCTION_ARGS)
 	char	   *backward = PG_ARGISNULL(5) ? NULL : arg_text(fcinfo, 5, "backward");
 	char	   *search_path = sync_search_path();
 	char	   *trigger_name = sync_trigger_name(to_col);
+	char	   *forward_resolved;
+	char	   *backward_resolved;
 	Caller		caller = caller_identify();
 	CatalogSession session;
 	PlanRow		plan;
@@ -688,7 +760,8 @@ phase_sync(PG_FUNCTION_ARGS)
 	relid = PG_GETARG_OID(1);
 	sync_require_table(relid, &caller);
 	rel = table_open(relid, AccessShareLock);
-	sync_validate(rel, from_col, to_col, forward, backward, search_path);
+	sync_validate(rel, from_col, to_col, forward, backward, search_path,
+				  &forward_resolved, &backward_resolved);
 	table_close(rel, NoLock);
 
 	catalog_begin(&session);
@@ -703,7 +776,7 @@ phase_sync(PG_FUNCTION_ARGS)
 	sync_require_no_conflict(&plan, relid, from_col, to_col, trigger_name);
 
 	sync_id = sync_store(&plan, relid, from_col, to_col, forward, backward, search_path,
-						 trigger_name, &replaced);
+						 forward_resolved, backward_resolved, trigger_name, &replaced);
 	if (plan.phase == PHASE_MIGRATE || plan.phase == PHASE_CONTRACT)
 		sync_install(sync_id, relid, trigger_name);
 

@@ -31,19 +31,27 @@ typedef struct SyncRow
 	char	   *to_col;
 	char	   *forward;
 	char	   *backward;
-	char	   *search_path;
+	char	   *search_path;	/* the caller's, at registration */
+	char	   *forward_resolved;	/* what the trigger parses */
+	char	   *backward_resolved;
 	int64		plan_id;
 	char	   *plan_name;
 	Phase		phase;
 	bool		active;			/* plan active, in migrate or contract */
 } SyncRow;
 
+/*
+ * The search_path the resolved text of a sync's expressions is printed for
+ * and parsed under (sync.c, sync_expression_deparse).
+ */
+#define SYNC_RESOLVED_SEARCH_PATH "pg_catalog, pg_temp"
+
 /* sync.c */
 extern bool sync_running_own_ddl(void);
 extern void sync_apply_phase(const PlanRow *plan, Phase phase, const char *status);
 extern Expr *sync_expression_compile(Relation rel, const SyncSource *source,
 									 const char *expression, AttrNumber target,
-									 const char *search_path);
+									 const char *search_path, char **resolved);
 
 /* sync_trigger.c */
 extern void sync_register_callbacks(void);

@@ -2,13 +2,14 @@
  *
  * sync_guard.c
  *		The guard of sync triggers: while a plan is in migrate or contract,
- *		the trigger of its sync cannot be dropped, disabled, switched to
- *		another firing mode or renamed, except by the plan itself.
+ *		the trigger of its sync cannot be dropped, replaced, disabled,
+ *		switched to another firing mode or renamed, except by the plan
+ *		itself.
  *
  * Called from guard_self_protect, so from the ProcessUtility hook when the
  * library is preloaded and from the ddl_command_start event trigger
- * otherwise, for DROP TRIGGER, ALTER TABLE ... ENABLE / DISABLE TRIGGER
- * (one, ALL or USER) and ALTER TRIGGER ... RENAME.  The plan's own DDL
+ * otherwise, for DROP TRIGGER, CREATE OR REPLACE TRIGGER, ALTER TABLE ...
+ * ENABLE / DISABLE TRIGGER (one, ALL or USER) and ALTER TRIGGER ... RENAME.  The plan's own DDL
  * (sync.c) is let through.  The guard decides only for roles PostgreSQL
  * would let run the statement (the table's owners); others get
  * PostgreSQL's own error.  phased_change.override applies, audited, as for
@@ -191,6 +192,16 @@ sync_guard_protect(Node *parsetree)
 							break;
 					}
 				}
+				return;
+			}
+		case T_CreateTrigStmt:
+			{
+				CreateTrigStmt *stmt = (CreateTrigStmt *) parsetree;
+
+				/* without OR REPLACE, the name taken is PostgreSQL's error */
+				if (stmt->replace)
+					sync_guard_check(stmt->relation, stmt->trigname, "replace",
+									 ShareRowExclusiveLock);
 				return;
 			}
 		case T_RenameStmt:

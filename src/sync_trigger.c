@@ -17,13 +17,18 @@
  * writer needs EXECUTE on the functions they call (checked when the state is
  * built, for each role that writes), and nothing runs with more rights than
  * the writer has.  Names in the expressions were resolved when the sync was
- * compiled, under the search_path stored with it (pg_temp last), never the
- * writer's.  No query runs per row: the expressions are parsed against the
- * table once per backend and evaluated by the executor's expression
- * machinery over the trigger's slot, without a query: what a sync computes
- * is never counted as a use of the retired column by the usage tracker
- * (usage.c), which is also suspended while an expression that calls a
- * function of the database's own (which may run queries) is evaluated.
+ * registered: the trigger parses their resolved text (every name outside
+ * pg_catalog schema-qualified, sync.c) under search_path = pg_catalog,
+ * pg_temp, never the writer's path nor the one of the registration.  The
+ * expressions are parsed against the table once per backend and evaluated
+ * by the executor's expression machinery over the trigger's slot, without a
+ * query: the columns they read are never counted as a use of the retired
+ * column by the usage tracker (usage.c).  A query that a function they call
+ * runs is a query like any other, and is counted.
+ *
+ * A sync_row call while an expression is being evaluated (a function of the
+ * expression wrote to a synced table) is refused: the executor state and
+ * memory of the outer evaluation are in use.
  *
  * The cache is keyed by the trigger's OID.  It is dropped when the guard
  * cache is (any change to the plan catalog, phased_change.sync included,
@@ -41,12 +46,10 @@
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "access/tableam.h"
-#include "access/transam.h"
 #include "catalog/namespace.h"
 #include "commands/trigger.h"
 #include "executor/executor.h"
 #include "miscadmin.h"
-#include "nodes/nodeFuncs.h"
 #include "optimizer/optimizer.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
@@ -61,7 +64,6 @@
 
 #include "guard.h"
 #include "sync.h"
-#include "usage.h"
 
 PG_FUNCTION_INFO_V1(sync_row);
 
@@ -76,7 +78,6 @@ typedef struct SyncEntry
 	AttrNumber	to_attnum;
 	Expr	   *forward;		/* compiled, not planned */
 	Expr	   *backward;		/* NULL: none */
-	bool		calls_user_functions;	/* may run queries: suspend usage tracking */
 	Oid			state_userid;	/* the role the states below were built for */
 	ExprState  *forward_state;
 	ExprState  *backward_state;
@@ -89,7 +90,7 @@ static HTAB *sync_cache = NULL;
 static MemoryContext sync_cache_context = NULL;
 static uint64 sync_cache_generation = 0;
 static bool sync_cache_stale = false;
-static int	sync_depth = 0;		/* sync_row calls under way in this backend */
+static int	sync_depth = 0;		/* expressions being evaluated in this backend */
 
 /*
  * sync_cache_relation_changed
@@ -241,6 +242,8 @@ sync_catalog_read(int64 sync_id, SyncRow *row)
 		row->forward = sync_attr_text(syncrel, tuple, "forward");
 		row->backward = sync_attr_text(syncrel, tuple, "backward");
 		row->search_path = sync_attr_text(syncrel, tuple, "search_path");
+		row->forward_resolved = sync_attr_text(syncrel, tuple, "forward_resolved");
+		row->backward_resolved = sync_attr_text(syncrel, tuple, "backward_resolved");
 		plan_id = DatumGetInt64(sync_attr(syncrel, tuple, "plan_id", &isnull));
 	}
 	if (scan)
@@ -290,31 +293,6 @@ sync_entry_attnum(Relation rel, const char *col)
 }
 
 /*
- * sync_function_is_user
- *		check_functions_in_node callback: a function (or an operator's, a
- *		cast's, a type's input or output function) that is not built in.
- */
-static bool
-sync_function_is_user(Oid funcid, void *context)
-{
-	return funcid >= FirstGenbkiObjectId;
-}
-
-/*
- * sync_calls_user_function
- *		Whether any node of an expression calls such a function.
- */
-static bool
-sync_calls_user_function(Node *node, void *context)
-{
-	if (node == NULL)
-		return false;
-	if (check_functions_in_node(node, sync_function_is_user, context))
-		return true;
-	return expression_tree_walker(node, sync_calls_user_function, context);
-}
-
-/*
  * sync_entry_load
  *		Fill in an entry from the catalog: which columns, and the compiled
  *		expressions when the sync is active.
@@ -337,7 +315,6 @@ sync_entry_load(SyncEntry *entry, TriggerData *trigdata)
 	entry->relid = RelationGetRelid(rel);
 	entry->active = false;
 	entry->forward = entry->backward = NULL;
-	entry->calls_user_functions = true;
 	entry->state_userid = InvalidOid;
 
 	oldcontext = MemoryContextSwitchTo(entry->context);
@@ -348,17 +325,16 @@ sync_entry_load(SyncEntry *entry, TriggerData *trigdata)
 
 		entry->from_attnum = sync_entry_attnum(rel, row.from_col);
 		entry->to_attnum = sync_entry_attnum(rel, row.to_col);
-		entry->forward = sync_expression_compile(rel, &source, row.forward,
-												 entry->to_attnum, row.search_path);
-		if (row.backward)
+		entry->forward = sync_expression_compile(rel, &source, row.forward_resolved,
+												 entry->to_attnum, SYNC_RESOLVED_SEARCH_PATH,
+												 NULL);
+		if (row.backward_resolved)
 		{
 			source.which = "backward";
-			entry->backward = sync_expression_compile(rel, &source, row.backward,
-													  entry->from_attnum, row.search_path);
+			entry->backward = sync_expression_compile(rel, &source, row.backward_resolved,
+													  entry->from_attnum,
+													  SYNC_RESOLVED_SEARCH_PATH, NULL);
 		}
-		entry->calls_user_functions =
-			sync_calls_user_function((Node *) entry->forward, NULL) ||
-			sync_calls_user_function((Node *) entry->backward, NULL);
 		entry->active = true;
 	}
 	MemoryContextSwitchTo(oldcontext);
@@ -390,8 +366,8 @@ sync_entry_prepare_states(SyncEntry *entry)
 /*
  * sync_entry_get
  *		The entry of the firing trigger, loaded and ready for this role.
- *		Entries are dropped only when no sync_row call is under way, so that
- *		no executor state is freed while it runs.
+ *		Called only when no expression is being evaluated (sync_row refuses
+ *		to run then), so that no executor state is freed while it runs.
  */
 static SyncEntry *
 sync_entry_get(TriggerData *trigdata)
@@ -401,8 +377,7 @@ sync_entry_get(TriggerData *trigdata)
 	SyncEntry  *entry;
 	bool		found;
 
-	if (sync_depth == 0 &&
-		(sync_cache == NULL || sync_cache_stale || sync_cache_generation != generation))
+	if (sync_cache == NULL || sync_cache_stale || sync_cache_generation != generation)
 	{
 		sync_cache = relid_cache_create(&sync_cache_context, "phased_change sync cache",
 										sizeof(SyncEntry));
@@ -417,7 +392,7 @@ sync_entry_get(TriggerData *trigdata)
 	}
 	if (!entry->valid)
 	{
-		if (entry->context != NULL && sync_depth == 0)
+		if (entry->context != NULL)
 			MemoryContextDelete(entry->context);
 		entry->context = NULL;
 		sync_entry_load(entry, trigdata);
@@ -467,23 +442,16 @@ sync_column_changed(TupleTableSlot *oldslot, TupleTableSlot *newslot, AttrNumber
 
 /*
  * sync_evaluate
- *		One expression over the new row.  An expression that calls a
- *		function of the database's own (which may run queries) runs with
- *		usage tracking suspended; one made of built-in functions only runs
- *		no query and needs no suspension.
+ *		One expression over the new row, counted in sync_depth while it
+ *		runs (sync_require_not_nested).
  */
 static Datum
 sync_evaluate(SyncEntry *entry, ExprState *state, TupleTableSlot *slot, bool *isnull)
 {
-	bool		was_suspended;
 	Datum		value;
 
 	ResetExprContext(entry->econtext);
 	entry->econtext->ecxt_scantuple = slot;
-	if (!entry->calls_user_functions)
-		return ExecEvalExprSwitchContext(state, entry->econtext, isnull);
-
-	was_suspended = usage_suspend(true);
 	sync_depth++;
 	PG_TRY();
 	{
@@ -492,10 +460,28 @@ sync_evaluate(SyncEntry *entry, ExprState *state, TupleTableSlot *slot, bool *is
 	PG_FINALLY();
 	{
 		sync_depth--;
-		usage_suspend(was_suspended);
 	}
 	PG_END_TRY();
 	return value;
+}
+
+/*
+ * sync_require_not_nested
+ *		Refuse a sync_row call made while an expression is being evaluated:
+ *		a function of the expression wrote to a table with a sync, and
+ *		going on would reset the executor state and memory of the
+ *		evaluation under way (and rebuild the cache under it).
+ */
+static void
+sync_require_not_nested(TriggerData *trigdata)
+{
+	if (sync_depth > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("sync trigger \"%s\" of table \"%s\" cannot run inside the evaluation of a sync expression",
+						trigdata->tg_trigger->tgname,
+						RelationGetRelationName(trigdata->tg_relation)),
+				 errdetail("A function called by the expression of a sync wrote to a table with a sync; a sync expression computes a value and writes nothing.")));
 }
 
 /*
@@ -546,6 +532,8 @@ sync_row(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("function \"sync_row\" must be fired BEFORE INSERT OR UPDATE FOR EACH ROW")));
+
+	sync_require_not_nested(trigdata);
 
 	if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
 	{
