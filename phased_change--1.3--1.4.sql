@@ -575,7 +575,9 @@ AS 'MODULE_PATHNAME', 'usage_sources_collect';
  * This server as a usage source: called by the primary over libpq.  key
  * identifies the running server (system identifier and postmaster start),
  * replication_name is the application_name its WAL receiver gives the
- * primary (pg_stat_replication).
+ * primary (pg_stat_replication), database_oid the database that answers
+ * (the same OID on a physical standby as on its primary): object ids are
+ * per database.
  */
 CREATE FUNCTION phased_change.usage_node(
 	OUT in_recovery pg_catalog.bool,
@@ -583,7 +585,8 @@ CREATE FUNCTION phased_change.usage_node(
 	OUT timeline pg_catalog.int4,
 	OUT started_at pg_catalog.timestamptz,
 	OUT key pg_catalog.text,
-	OUT replication_name pg_catalog.text)
+	OUT replication_name pg_catalog.text,
+	OUT database_oid pg_catalog.oid)
 RETURNS record
 LANGUAGE C VOLATILE
 AS 'MODULE_PATHNAME', 'usage_node';
@@ -624,7 +627,7 @@ COMMENT ON FUNCTION @extschema@.phase_usage_source_drop(pg_catalog.text)
 COMMENT ON FUNCTION phased_change.usage_sources_collect()
 	IS 'Read the usage counts of every usage source now (on the primary)';
 COMMENT ON FUNCTION phased_change.usage_node()
-	IS 'This server as a usage source: recovery, identity, and its WAL receiver''s application_name';
+	IS 'This server as a usage source: recovery, identity, its WAL receiver''s application_name, and the database that answers';
 COMMENT ON VIEW phased_change.usage_sources IS 'Registered usage sources and how their latest collection went';
 
 /*

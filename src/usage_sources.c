@@ -39,6 +39,7 @@
 #include "libpq-fe.h"
 #include "miscadmin.h"
 #include "replication/walreceiver.h"
+#include "storage/fd.h"
 #include "storage/latch.h"
 #include "storage/spin.h"
 #include "utils/builtins.h"
@@ -58,9 +59,13 @@ PG_FUNCTION_INFO_V1(usage_node);
 /* How long one source may take to connect, and to answer (ms). */
 static int	usage_source_timeout = 2000;
 
-/* The query a source answers: who it is, its tracker, its counts. */
+/*
+ * The query a source answers: who it is (which server, which database),
+ * its tracker, its counts.
+ */
 #define SOURCE_QUERY \
 	"SELECT n.in_recovery, n.key, n.system_identifier, n.replication_name," \
+	"  n.database_oid, pg_catalog.current_database()," \
 	"  t.preloaded, t.tracking_since, t.uncounted," \
 	"  c.object_id, c.reads, c.writes, c.first_seen, c.last_seen," \
 	"  c.last_role, c.last_application_name" \
@@ -75,6 +80,8 @@ enum
 	SQ_KEY,
 	SQ_SYSTEM_IDENTIFIER,
 	SQ_REPLICATION_NAME,
+	SQ_DATABASE_OID,
+	SQ_DATABASE_NAME,
 	SQ_PRELOADED,
 	SQ_TRACKING_SINCE,
 	SQ_UNCOUNTED,
@@ -412,11 +419,38 @@ source_connect_params(const char *conninfo, const char ***keywords, const char *
 }
 
 /*
+ * source_reserve_descriptor
+ *		Reserve the descriptor of the connection's socket, as dblink and
+ *		postgres_fdw do, so that it never takes one the backend's own files
+ *		need; and make sure that one more is free for the wait set (epoll)
+ *		that each wait creates and frees, which would otherwise raise an
+ *		error in the middle of a collection.  Returns false, reserving
+ *		nothing, when either is missing.
+ */
+static bool
+source_reserve_descriptor(void)
+{
+	if (!AcquireExternalFD())
+		return false;
+	if (!AcquireExternalFD())
+	{
+		ReleaseExternalFD();
+		return false;
+	}
+	ReleaseExternalFD();		/* the wait set's: only checked */
+	return true;
+}
+
+/*
  * source_query
  *		Connect to one source and run SOURCE_QUERY, within the timeout
  *		(twice usage_source_timeout at most: once to connect, once to
  *		answer).  Returns the result, or NULL with *error set.  The
  *		connection never outlives the call, an interrupt included.
+ *
+ *		The connection's socket is reserved (source_reserve_descriptor):
+ *		when no descriptor is left, the source is unreadable for this
+ *		collection.
  */
 static PGresult *
 source_query(const char *conninfo, char **error)
@@ -428,6 +462,12 @@ source_query(const char *conninfo, char **error)
 
 	source_connect_params(conninfo, &keywords, &values);
 	*error = NULL;
+	if (!source_reserve_descriptor())
+	{
+		*error = pstrdup("too many open files on this server: no file descriptor is left for the connection"
+						 " (raise max_files_per_process or \"ulimit -n\")");
+		return NULL;
+	}
 	PG_TRY();
 	{
 		PostgresPollingStatusType status = PGRES_POLLING_WRITING;
@@ -489,10 +529,12 @@ source_query(const char *conninfo, char **error)
 			PQclear(result);
 		if (conn != NULL)
 			PQfinish(conn);
+		ReleaseExternalFD();
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
 	PQfinish(conn);
+	ReleaseExternalFD();
 	if (*error != NULL && result != NULL)
 	{
 		PQclear(result);
@@ -504,8 +546,10 @@ source_query(const char *conninfo, char **error)
 /*
  * source_read
  *		Read one source and judge what it answered: a standby of this
- *		system, with the library preloaded and its tracking complete, is
- *		collected; the primary itself is "this server"; anything else is
+ *		system, answering for this database (object ids come from a
+ *		per-database sequence: another database's counts would be taken for
+ *		this one's), with the library preloaded and its tracking complete,
+ *		is collected; the primary itself is "this server"; anything else is
  *		unreadable, with the reason.
  */
 static SourceReading
@@ -514,6 +558,7 @@ source_read(const char *conninfo)
 	SourceReading reading = {"unreadable", NULL, NULL};
 	PGresult   *result = source_query(conninfo, &reading.error);
 	char	   *system_identifier = psprintf(INT64_FORMAT, (int64) GetSystemIdentifier());
+	char	   *database_oid = psprintf("%u", MyDatabaseId);
 
 	if (result == NULL)
 		return reading;
@@ -529,6 +574,11 @@ source_read(const char *conninfo)
 	else if (strcmp(PQgetvalue(result, 0, SQ_SYSTEM_IDENTIFIER), system_identifier) != 0)
 		reading.error = psprintf("it is a standby of another system (system identifier %s, this server's is %s)",
 								 PQgetvalue(result, 0, SQ_SYSTEM_IDENTIFIER), system_identifier);
+	else if (strcmp(PQgetvalue(result, 0, SQ_DATABASE_OID), database_oid) != 0)
+		reading.error = psprintf("it answers for database \"%s\", not for this database \"%s\":"
+								 " its object ids are another database's (name this database in dbname=, or leave dbname= out)",
+								 PQgetvalue(result, 0, SQ_DATABASE_NAME),
+								 get_database_name(MyDatabaseId));
 	else if (strcmp(PQgetvalue(result, 0, SQ_PRELOADED), "t") != 0)
 		reading.error = pstrdup("phased_change is not in shared_preload_libraries there: its uses are not counted");
 	else if (strcmp(PQgetvalue(result, 0, SQ_UNCOUNTED), "0") != 0)
@@ -793,14 +843,16 @@ replication_name(void)
  * phased_change.usage_node()
  *		This server as a usage source: whether it is in recovery, its system
  *		identifier and timeline, its start, the key that tells it from any
- *		other server, and its WAL receiver's application_name.
+ *		other server, its WAL receiver's application_name, and the database
+ *		that answers (its OID is the same on a physical standby as on the
+ *		primary).
  */
 Datum
 usage_node(PG_FUNCTION_ARGS)
 {
 	TupleDesc	tupdesc;
-	Datum		values[6];
-	bool		nulls[6] = {false};
+	Datum		values[7];
+	bool		nulls[7] = {false};
 	bool		in_recovery = RecoveryInProgress();
 	TimeLineID	timeline;
 	char	   *name = in_recovery ? replication_name() : NULL;
@@ -818,5 +870,6 @@ usage_node(PG_FUNCTION_ARGS)
 	values[4] = CStringGetTextDatum(server_key());
 	values[5] = name ? CStringGetTextDatum(name) : (Datum) 0;
 	nulls[5] = name == NULL;
+	values[6] = ObjectIdGetDatum(MyDatabaseId);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }

@@ -14,8 +14,11 @@
 #      that restart, naming it;
 #  (d) bad sources get a clear status and none hangs: a wrong password,
 #      a server that accepts the connection but never answers (bounded by
-#      phased_change.usage_source_timeout), and (after the failover) the
-#      former primary started again on its own;
+#      phased_change.usage_source_timeout), a standby's other database that
+#      has phased_change and usage counts too (never merged: object ids
+#      are per database), no file descriptor left for the connection (the
+#      session's dblink connections took them), and (after the failover)
+#      the former primary started again on its own;
 #  (e) standbys refuse to register or collect;
 #  (f) the primary keeps its own counts in the catalog; after standby 1 is
 #      promoted, a read on the former primary after its last collection was
@@ -41,6 +44,8 @@ $primary->init(allows_streaming => 1);
 $primary->append_conf('postgresql.conf', q{
 shared_preload_libraries = 'phased_change'
 max_worker_processes = 8
+max_connections = 60
+max_files_per_process = 100
 });
 $primary->start;
 
@@ -57,6 +62,23 @@ CREATE TABLE user_profile (id int PRIMARY KEY, legacy_categories text[],
 						   primary_categories text[]);
 INSERT INTO user_profile VALUES (1, '{news}', '{news}');
 GRANT SELECT ON user_profile TO reader;
+CREATE DATABASE otherdb;
+});
+
+# Another database with phased_change and a plan of its own, whose object
+# ids overlap this one's.
+$primary->safe_psql(
+	'otherdb', q{
+CREATE EXTENSION phased_change;
+GRANT USAGE ON SCHEMA phased_change TO collector;
+GRANT EXECUTE ON FUNCTION phased_change.usage_node(), phased_change.usage_tracking(),
+	phased_change.usage_counts() TO collector;
+CREATE TABLE archive (id int PRIMARY KEY, legacy_notes text);
+GRANT SELECT ON archive TO reader;
+SELECT phase_plan_create('archive', 'Archive notes', '0');
+SELECT phase_retire('archive', 'archive', 'legacy_notes');
+SELECT phase_advance('archive');
+SELECT phase_advance('archive');
 });
 
 $primary->backup('backup');
@@ -214,6 +236,74 @@ SELECT phase_usage_source_drop('wrong-password');
 SELECT phase_usage_source_drop('silent');
 });
 $silent->close;
+
+# (d) a source naming standby 1's other database, where a retired column
+# was read: an unreadable source, and none of that database's counts.
+$standby1->safe_psql('otherdb', 'SELECT legacy_notes FROM archive',
+	extra_params => [ '-U', 'reader' ]);
+is($standby1->safe_psql('otherdb', 'SELECT count(*) FROM phased_change.usage_counts()'),
+	'1', '(d) the other database has usage counts on standby 1');
+(my $other_conninfo = source_conninfo($standby1, $passfile)) =~ s/dbname=postgres/dbname=otherdb/;
+$primary->safe_psql('postgres',
+	"SELECT phase_usage_source_add('other-database', '$other_conninfo')");
+$primary->safe_psql('postgres', q{SELECT phased_change.usage_sources_collect()});
+is( $primary->safe_psql('postgres',
+		q{SELECT reachable, last_error FROM phased_change.usage_sources WHERE name = 'other-database'}),
+	'f|it answers for database "otherdb", not for this database "postgres": its object ids are another database\'s (name this database in dbname=, or leave dbname= out)',
+	'(d) a source answering for another database is a clear status');
+is( $primary->safe_psql('postgres',
+		q{SELECT count(*) FROM phased_change.usage_source_count WHERE source = 'other-database'}),
+	'0', '(d) none of the other database\'s counts are merged');
+$primary->safe_psql('postgres', q{SELECT phase_usage_source_drop('other-database')});
+
+# (d) no file descriptor left: this session's dblink connections reserve
+# theirs as the collection does (max_files_per_process / 3 at most, the
+# wait set of each wait included), until one is refused; one more attempt
+# then leaves exactly one free (where a refused wait set gives back one
+# reservation too many, as on 17, that attempt succeeds; elsewhere it is
+# refused too), enough for a socket but not also for the wait set: without
+# the check for both, the collection would fail with an error.  The sources are
+# then unreadable for that collection, and readable again once the dblink
+# connections are closed.
+my $fd_outcome = $primary->safe_psql(
+	'postgres', sprintf(q{
+CREATE EXTENSION dblink;
+CREATE TEMP TABLE refusal (detail text);
+DO $$
+DECLARE
+	refused bool := false;
+BEGIN
+	FOR i IN 1..200 LOOP
+		BEGIN
+			PERFORM dblink_connect('fd' || i, 'host=%s port=%d dbname=postgres');
+		EXCEPTION WHEN OTHERS THEN
+			INSERT INTO refusal VALUES (SQLERRM || ' ' || coalesce(SQLSTATE, ''));
+			EXIT WHEN refused;
+			refused := true;
+			CONTINUE;
+		END;
+		EXIT WHEN refused;
+	END LOOP;
+END
+$$;
+SELECT 'collect' FROM phased_change.usage_sources_collect();
+SELECT 'dblink: ' || detail FROM refusal;
+SELECT name, reachable, last_error FROM phased_change.usage_sources ORDER BY name;
+SELECT 'closed: ' || (count(dblink_disconnect(c)) > 0)::text FROM unnest(dblink_get_connections()) c;
+DROP EXTENSION dblink;
+}, $primary->host, $primary->port));
+note($fd_outcome);
+like($fd_outcome, qr/^dblink: .*Too many open files/mi,
+	'(d) the session\'s dblink connections took every descriptor left');
+like( $fd_outcome,
+	qr/^standby1\|f\|too many open files on this server: no file descriptor is left for the connection \(raise max_files_per_process or "ulimit -n"\)\nstandby2\|f\|too many open files on this server/m,
+	'(d) no descriptor left: each source is unreadable, saying why');
+like($fd_outcome, qr/^closed: true$/m, '(d) the dblink connections were closed');
+$primary->safe_psql('postgres', q{SELECT phased_change.usage_sources_collect()});
+is( $primary->safe_psql('postgres',
+		q{SELECT string_agg(name || ':' || status, ',' ORDER BY name) FROM phased_change.usage_sources}),
+	'standby1:collected,standby2:collected',
+	'(d) descriptors free again, the sources are collected');
 
 # (e) standbys replay the sources but neither register nor collect.
 ($ret, $stdout, $stderr) = $standby2->psql('postgres', q{SELECT phased_change.usage_sources_collect()});
