@@ -159,6 +159,7 @@ backfill_read_job(int64 backfill_id, BackfillJob *job)
 	TupleDesc	desc;
 	bool		isnull;
 	Datum		last_key;
+	Datum		plan_id;
 
 	if (SPI_execute_with_args("SELECT b.plan_id, b.rel::pg_catalog.oid, b.set_clause, b.pending,"
 							  "  b.search_path, b.batch_size,"
@@ -178,6 +179,7 @@ backfill_read_job(int64 backfill_id, BackfillJob *job)
 		return false;
 	tuple = SPI_tuptable->vals[0];
 	desc = SPI_tuptable->tupdesc;
+	plan_id = SPI_getbinval(tuple, desc, 1, &isnull);
 	job->backfill_id = backfill_id;
 	job->plan_id = DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
 	job->relid = DatumGetObjectId(SPI_getbinval(tuple, desc, 2, &isnull));
@@ -206,7 +208,19 @@ backfill_read_job(int64 backfill_id, BackfillJob *job)
 	job->owner = DatumGetObjectId(SPI_getbinval(tuple, desc, 11, &isnull));
 	backfill_read_stored_key(SPI_getbinval(tuple, desc, 12, &isnull),
 							 SPI_getbinval(tuple, desc, 13, &isnull), &job->stored_key);
-	return true;
+
+	/*
+	 * The plan as of now, with a fresh snapshot.  When the row lock above
+	 * waited (a registration of the backfill again), the recheck saw the
+	 * new backfill row but the plan row of the query's snapshot: a
+	 * rollback to expand committed meanwhile would go unseen.  Holding the
+	 * backfill row, no phase change can commit before this batch does.
+	 */
+	if (SPI_execute_with_args("SELECT FROM phased_change.plan p"
+							  " WHERE p.plan_id = $1 AND p.status = 'active' AND p.phase = 2",
+							  1, argtypes, &plan_id, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read change plan %lld", (long long) job->plan_id);
+	return SPI_processed > 0;
 }
 
 /*
