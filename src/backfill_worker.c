@@ -822,13 +822,13 @@ backfill_fail_in_transaction(int64 backfill_id, const char *message)
 							  " WHERE backfill_id = $1",
 							  2, argtypes, values, NULL, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "could not record the failure of backfill %lld", (long long) backfill_id);
+	ereport(LOG,
+			(errmsg("phased_change backfill of table \"%s\" failed: %s",
+					job.relname ? job.relname : psprintf("%u", job.relid), reason)));
 	backfill_history(job.plan_id, "backfill_failed",
 					 history_detail("table", job.relname ? job.relname :
 									psprintf("%u", job.relid),
 									"error", reason, NULL));
-	ereport(LOG,
-			(errmsg("phased_change backfill of table \"%s\" failed: %s",
-					job.relname ? job.relname : psprintf("%u", job.relid), reason)));
 	catalog_end(&session);
 }
 

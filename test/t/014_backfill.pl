@@ -287,7 +287,8 @@ unlike($log, qr/LOG:  phased_change backfill \d+ retries its batch: canceling st
 $lock_in .= "COMMIT;\n";
 $locker->finish;
 $node->safe_psql('postgres',
-	q{CREATE OR REPLACE FUNCTION slow_row() RETURNS boolean LANGUAGE sql AS 'SELECT true'});
+	q{CREATE OR REPLACE FUNCTION slow_row() RETURNS boolean LANGUAGE plpgsql
+	  AS $$BEGIN RETURN true; END$$});
 is($node->safe_psql('postgres',
 		q{SELECT phased_change.backfill_wait('bf-cancel', 'slow_table', '120 seconds')}),
 	'done', '(f) the backfill finishes once the table is free');
