@@ -350,7 +350,8 @@ CREATE TABLE phased_change.backfill (
 	search_path pg_catalog.text NOT NULL,
 	batch_size	pg_catalog.int4 NOT NULL CHECK (batch_size OPERATOR(pg_catalog.>) 0),
 	pause		pg_catalog.interval NOT NULL
-				CHECK (pause OPERATOR(pg_catalog.>=) '0'::pg_catalog.interval),
+				CHECK (pause OPERATOR(pg_catalog.>=) '0'::pg_catalog.interval
+					   AND pause OPERATOR(pg_catalog.<=) '1 day'::pg_catalog.interval),
 	max_lag		pg_catalog.interval NOT NULL
 				CHECK (max_lag OPERATOR(pg_catalog.>=) '0'::pg_catalog.interval),
 	status		pg_catalog.text NOT NULL
@@ -360,6 +361,8 @@ CREATE TABLE phased_change.backfill (
 	rows_updated pg_catalog.int8 NOT NULL DEFAULT 0,	-- of which pending, and updated
 	batches		pg_catalog.int8 NOT NULL DEFAULT 0,
 	last_key	pg_catalog.text[],	-- the key columns' values of the last row passed
+	key_attnums pg_catalog.int2[] NOT NULL,	-- the key walked, as registered:
+	key_types	pg_catalog.regtype[] NOT NULL,	-- a changed key fails the backfill
 	registered_at pg_catalog.timestamptz NOT NULL,
 	started_at	pg_catalog.timestamptz,
 	finished_at pg_catalog.timestamptz,

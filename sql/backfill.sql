@@ -59,6 +59,9 @@ SELECT phase_backfill('bf', 'no_such_table', 'v = 1', 'v IS NULL');
 SELECT phase_backfill('bf', 'user_profile', 'primary_categories = legacy_categories', :'pending', 0);
 SELECT phase_backfill('bf', 'user_profile', 'primary_categories = legacy_categories', :'pending', 10, '-1 second');
 SELECT phase_backfill('bf', 'user_profile', 'primary_categories = legacy_categories', :'pending', 10, '0', NULL);
+-- a pause whose milliseconds would overflow (infinity, on majors that have it, too)
+SELECT phase_backfill('bf', 'user_profile', 'primary_categories = legacy_categories', :'pending', 10, '1000 years');
+SELECT phase_backfill('bf', 'user_profile', 'primary_categories = legacy_categories', :'pending', 10, '1 day 1 second');
 SELECT phase_backfill('bf', NULL, 'primary_categories = legacy_categories', :'pending');
 SELECT phase_backfill('bf', 'user_profile', '  ', :'pending');
 SELECT phase_backfill('no-such-plan', 'user_profile', 'primary_categories = legacy_categories', :'pending');
@@ -71,6 +74,10 @@ SELECT phase_backfill('bf', 'bf.others', 'v = 1', 'v IS NULL');
 RESET ROLE;
 -- a superuser registering for a plan whose owner may not update the table
 SELECT phase_backfill('bf', 'bf.others', 'v = 1', 'v IS NULL');
+-- an owner with SELECT but not UPDATE (both rights are needed, not either)
+GRANT SELECT ON bf.others TO regress_backfill_owner;
+SELECT phase_backfill('bf', 'bf.others', 'v = 1', 'v IS NULL');
+REVOKE SELECT ON bf.others FROM regress_backfill_owner;
 SELECT phase_abandon('bf-other', 'end of test');
 SELECT phased_change.recorder_wait();
 SELECT count(*) - :events_before AS events_recorded FROM phased_change.history
@@ -99,6 +106,14 @@ RESET ROLE;
 SELECT unnest(blockers) FROM phased_change.progress WHERE plan = 'bf';
 COMMIT;
 SELECT phased_change.backfill_wait('bf', 'user_profile');
+-- backfill_wait: a timeout that would overflow, an unknown plan, and a
+-- snapshot that would never see the worker's progress are refused.
+SELECT phased_change.backfill_wait('bf', 'user_profile', '1000 years');
+SELECT phased_change.backfill_wait('no-such-plan', 'bf.user_profile');
+SELECT phased_change.backfill_wait('bf', 'bf.nokey');
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT phased_change.backfill_wait('bf', 'user_profile');
+ROLLBACK;
 SET ROLE regress_backfill_owner;
 SELECT count(*) AS pending_rows FROM user_profile
 WHERE primary_categories IS NULL OR NOT primary_categories @> legacy_categories;
@@ -211,6 +226,49 @@ SELECT "column", COALESCE(reads, 0) AS reads, COALESCE(writes, 0) AS writes
 FROM phased_change.column_usage WHERE plan = 'bf-usage';
 SET ROLE regress_backfill_owner;
 SELECT phase_abandon('bf-usage', 'end of test');
+
+-- The key walked is stored at registration: when the table no longer has
+-- it (dropped, or of another type), the backfill fails and says so rather
+-- than walk another key from a last key of this one, which could skip rows.
+RESET ROLE;
+CREATE TABLE bf.rekey (a int PRIMARY KEY, b int NOT NULL UNIQUE, v int);
+INSERT INTO bf.rekey SELECT i, 100 - i, NULL FROM generate_series(1, 30) i;
+ALTER TABLE bf.rekey OWNER TO regress_backfill_owner;
+SET ROLE regress_backfill_owner;
+SELECT phase_plan_create('bf-rekey', NULL, '0');
+SELECT phase_backfill('bf-rekey', 'rekey', 'v = a', 'v IS NULL', 10);
+RESET ROLE;
+SELECT key_attnums, key_types FROM phased_change.backfill WHERE rel = 'bf.rekey'::regclass;
+SET ROLE regress_backfill_owner;
+ALTER TABLE rekey DROP CONSTRAINT rekey_pkey;
+SELECT phase_advance('bf-rekey');
+RESET ROLE;
+SELECT phased_change.backfill_wait('bf-rekey', 'bf.rekey');
+SELECT "table", status, rows_done, batches, last_error
+FROM phased_change.backfills WHERE plan = 'bf-rekey';
+SELECT event, detail ->> 'error' AS error FROM phased_change.history
+WHERE plan = 'bf-rekey' AND event = 'backfill_failed';
+SELECT count(*) AS not_done FROM bf.rekey WHERE v IS NULL;
+-- registered again, it walks the key the table has now; a type change of
+-- that key fails the next registration's walk the same way
+SET ROLE regress_backfill_owner;
+SELECT phase_backfill('bf-rekey', 'rekey', 'v = a', 'v IS NULL', 10);
+RESET ROLE;
+SELECT phased_change.backfill_wait('bf-rekey', 'bf.rekey');
+SELECT "table", status, rows_done, batches, last_key, last_error
+FROM phased_change.backfills WHERE plan = 'bf-rekey';
+SET ROLE regress_backfill_owner;
+UPDATE rekey SET v = NULL WHERE a > 20;
+BEGIN;
+SELECT phase_backfill('bf-rekey', 'rekey', 'v = a', 'v IS NULL', 10);
+ALTER TABLE rekey ALTER COLUMN b TYPE bigint;
+COMMIT;
+RESET ROLE;
+SELECT phased_change.backfill_wait('bf-rekey', 'bf.rekey');
+SELECT "table", status, rows_done, batches, last_error
+FROM phased_change.backfills WHERE plan = 'bf-rekey';
+SET ROLE regress_backfill_owner;
+SELECT phase_abandon('bf-rekey', 'end of test');
 
 RESET ROLE;
 RESET search_path;

@@ -50,6 +50,7 @@
 #include "pgstat.h"
 #include "storage/latch.h"
 #include "utils/acl.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
@@ -72,6 +73,38 @@ PG_FUNCTION_INFO_V1(backfill_wait);
 static bool backfill_start_at_commit = false;
 
 /*
+ * backfill_start_worker_after_commit
+ *		Start the worker from the commit callback.  The transaction has
+ *		committed: an error here (LockAcquire out of shared memory, say)
+ *		would become a PANIC, so it is turned into a WARNING; the next
+ *		phase_* call, backfill_wait() or the scheduler starts the worker.
+ */
+static void
+backfill_start_worker_after_commit(void)
+{
+	MemoryContext oldcontext = CurrentMemoryContext;
+
+	PG_TRY();
+	{
+		backfill_start_worker();
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(oldcontext);
+		edata = CopyErrorData();
+		FlushErrorState();
+		ereport(WARNING,
+				(errcode(edata->sqlerrcode),
+				 errmsg("could not start the phased_change backfill worker: %s", edata->message),
+				 errdetail("The backfills stay waiting until a later phase_* call, backfill_wait() or the scheduler starts the worker.")));
+		FreeErrorData(edata);
+	}
+	PG_END_TRY();
+}
+
+/*
  * backfill_xact_callback
  *		Start the worker once the transaction that made a backfill runnable
  *		has committed, so that it sees the committed rows.
@@ -85,7 +118,7 @@ backfill_xact_callback(XactEvent event, void *arg)
 			if (backfill_start_at_commit)
 			{
 				backfill_start_at_commit = false;
-				backfill_start_worker();
+				backfill_start_worker_after_commit();
 			}
 			break;
 		case XACT_EVENT_ABORT:
@@ -208,6 +241,49 @@ backfill_relation_name(Oid relid)
 }
 
 /*
+ * backfill_index_usable
+ *		Whether a backfill can walk the table in the order of this index:
+ *		unique, immediate, valid, without expressions or predicate, on
+ *		NOT NULL columns.
+ */
+static bool
+backfill_index_usable(Relation index, TupleDesc desc)
+{
+	Form_pg_index form = index->rd_index;
+	bool		usable = form->indisunique && form->indimmediate && form->indisvalid &&
+		RelationGetIndexExpressions(index) == NIL &&
+		RelationGetIndexPredicate(index) == NIL;
+
+	for (int i = 0; usable && i < form->indnkeyatts; i++)
+	{
+		AttrNumber	attnum = form->indkey.values[i];
+
+		usable = attnum > 0 && TupleDescAttr(desc, attnum - 1)->attnotnull;
+	}
+	return usable;
+}
+
+/*
+ * backfill_key_from_index
+ *		The key made of an index's columns, in the index's order.
+ */
+static void
+backfill_key_from_index(Relation index, TupleDesc desc, BackfillKey *key)
+{
+	Form_pg_index form = index->rd_index;
+
+	key->ncolumns = form->indnkeyatts;
+	for (int i = 0; i < form->indnkeyatts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, form->indkey.values[i] - 1);
+
+		key->attnums[i] = form->indkey.values[i];
+		key->names[i] = pstrdup(quote_identifier(NameStr(att->attname)));
+		key->types[i] = att->atttypid;
+	}
+}
+
+/*
  * backfill_key_find
  *		The key a backfill of the table walks: its primary key, else the
  *		unique, immediate, valid index with the fewest columns (the oldest
@@ -228,35 +304,56 @@ backfill_key_find(Relation rel, BackfillKey *key)
 	{
 		Relation	index = index_open(lfirst_oid(lc), AccessShareLock);
 		Form_pg_index form = index->rd_index;
-		bool		usable = form->indisunique && form->indimmediate && form->indisvalid &&
-			RelationGetIndexExpressions(index) == NIL &&
-			RelationGetIndexPredicate(index) == NIL;
 
-		for (int i = 0; usable && i < form->indnkeyatts; i++)
-		{
-			AttrNumber	attnum = form->indkey.values[i];
-
-			usable = attnum > 0 && TupleDescAttr(desc, attnum - 1)->attnotnull;
-		}
-		if (usable && !best_primary &&
+		if (backfill_index_usable(index, desc) && !best_primary &&
 			(form->indisprimary || form->indnkeyatts < best_columns))
 		{
 			best = RelationGetRelid(index);
 			best_columns = form->indnkeyatts;
 			best_primary = form->indisprimary;
-			key->ncolumns = form->indnkeyatts;
-			for (int i = 0; i < form->indnkeyatts; i++)
-			{
-				Form_pg_attribute att = TupleDescAttr(desc, form->indkey.values[i] - 1);
-
-				key->names[i] = pstrdup(quote_identifier(NameStr(att->attname)));
-				key->types[i] = att->atttypid;
-			}
+			backfill_key_from_index(index, desc, key);
 		}
 		index_close(index, AccessShareLock);
 	}
 	list_free(indexes);
 	return OidIsValid(best);
+}
+
+/*
+ * backfill_key_find_same
+ *		The key a backfill registered with the key stored (its columns'
+ *		attnums and types) walks now: a usable index (as backfill_key_find
+ *		takes) on the same columns, in the same order, still of the same
+ *		types.  False when the table no longer has one: walking another key
+ *		from a last key of this one could skip rows.
+ */
+bool
+backfill_key_find_same(Relation rel, const BackfillKey *stored, BackfillKey *key)
+{
+	List	   *indexes = RelationGetIndexList(rel);
+	TupleDesc	desc = RelationGetDescr(rel);
+	bool		found = false;
+	ListCell   *lc;
+
+	foreach(lc, indexes)
+	{
+		Relation	index = index_open(lfirst_oid(lc), AccessShareLock);
+		Form_pg_index form = index->rd_index;
+		bool		same = !found && form->indnkeyatts == stored->ncolumns &&
+			backfill_index_usable(index, desc);
+
+		for (int i = 0; same && i < stored->ncolumns; i++)
+			same = form->indkey.values[i] == stored->attnums[i] &&
+				TupleDescAttr(desc, stored->attnums[i] - 1)->atttypid == stored->types[i];
+		if (same)
+		{
+			backfill_key_from_index(index, desc, key);
+			found = true;
+		}
+		index_close(index, AccessShareLock);
+	}
+	list_free(indexes);
+	return found;
 }
 
 /*
@@ -357,7 +454,7 @@ backfill_parse_set_clause(const char *relname, const char *set_clause, const Bac
 		FlushErrorState();
 		ereport(ERROR,
 				(errcode(ERRCODE_SYNTAX_ERROR),
-				 errmsg("set_clause of the backfill of table %s does not parse", relname),
+				 errmsg("set_clause of the backfill of table \"%s\" does not parse", relname),
 				 errdetail("The parser said: %s.", edata->message)));
 	}
 	PG_END_TRY();
@@ -365,7 +462,7 @@ backfill_parse_set_clause(const char *relname, const char *set_clause, const Bac
 	if (list_length(stmts) != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("set_clause of the backfill of table %s holds more than one statement",
+				 errmsg("set_clause of the backfill of table \"%s\" holds more than one statement",
 						relname),
 				 errdetail("A set_clause is what follows SET in an UPDATE: column = expression, ...")));
 	update = (UpdateStmt *) ((RawStmt *) linitial(stmts))->stmt;
@@ -373,7 +470,7 @@ backfill_parse_set_clause(const char *relname, const char *set_clause, const Bac
 	if (update->whereClause || update->fromClause || pc_update_has_returning(update) || update->withClause)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("set_clause of the backfill of table %s is not a SET list only", relname),
+				 errmsg("set_clause of the backfill of table \"%s\" is not a SET list only", relname),
 				 errdetail("A set_clause is what follows SET in an UPDATE: column = expression, ...; it cannot have WHERE, FROM or RETURNING."),
 				 errhint("Put the condition in pending.")));
 	foreach(lc, update->targetList)
@@ -384,7 +481,7 @@ backfill_parse_set_clause(const char *relname, const char *set_clause, const Bac
 			if (strcmp(quote_identifier(target->name), key->names[i]) == 0)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("a backfill cannot set key column %s of table %s",
+						 errmsg("a backfill cannot set key column \"%s\" of table \"%s\"",
 								key->names[i], relname),
 						 errdetail("The backfill walks the table in the order of that key.")));
 	}
@@ -441,7 +538,7 @@ backfill_analyze(const char *relname, Oid owner, const char *search_path, const 
 		CurrentResourceOwner = oldowner;
 		ereport(ERROR,
 				(errcode(edata->sqlerrcode),
-				 errmsg("backfill of table %s is not valid: %s", relname, edata->message),
+				 errmsg("backfill of table \"%s\" is not valid: %s", relname, edata->message),
 				 errdetail("set_clause and pending are checked as \"UPDATE %s SET <set_clause> WHERE <pending>\", as the plan's owner.",
 						   relname)));
 	}
@@ -450,10 +547,12 @@ backfill_analyze(const char *relname, Oid owner, const char *search_path, const 
 
 /*
  * arg_interval
- *		A required, non-negative interval argument.
+ *		A required, non-negative interval argument; with bounded, at most
+ *		BACKFILL_MAX_INTERVAL (which refuses an infinite one too), so that
+ *		its milliseconds cannot overflow.
  */
 static Interval *
-arg_interval(FunctionCallInfo fcinfo, int argno, const char *argname)
+arg_interval(FunctionCallInfo fcinfo, int argno, const char *argname, bool bounded)
 {
 	Interval   *value;
 	Interval	zero = {0};
@@ -465,6 +564,18 @@ arg_interval(FunctionCallInfo fcinfo, int argno, const char *argname)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s must not be negative", argname)));
+	if (bounded)
+	{
+		Datum		max = DirectFunctionCall3(interval_in,
+											  CStringGetDatum(BACKFILL_MAX_INTERVAL),
+											  ObjectIdGetDatum(InvalidOid),
+											  Int32GetDatum(-1));
+
+		if (DatumGetInt32(DirectFunctionCall2(interval_cmp, IntervalPGetDatum(value), max)) > 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("%s must be at most %s", argname, BACKFILL_MAX_INTERVAL)));
+	}
 	return value;
 }
 
@@ -483,17 +594,17 @@ backfill_open_relation(Oid relid, const Caller *caller, BackfillKey *key)
 	if (rel->rd_rel->relkind != RELKIND_RELATION)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("cannot backfill %s", relname),
+				 errmsg("cannot backfill \"%s\"", relname),
 				 errdetail("A backfill updates an ordinary table; partitioned tables, views and other relations are not supported.")));
 	if (!pc_relation_ownercheck(relid, caller->roleid) && !superuser_arg(caller->roleid))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied to backfill table %s", relname),
+				 errmsg("permission denied to backfill table \"%s\"", relname),
 				 errdetail("Only the owner of the table and superusers may register a backfill of it.")));
 	if (!backfill_key_find(rel, key))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("table %s has no key a backfill can walk", relname),
+				 errmsg("table \"%s\" has no key a backfill can walk", relname),
 				 errdetail("A backfill walks the table in the order of its primary key, or of a unique index on NOT NULL columns without expressions or predicate."),
 				 errhint("Add a primary key, or such a unique index, to the table.")));
 	relation_close(rel, AccessShareLock);
@@ -536,8 +647,8 @@ phase_backfill(PG_FUNCTION_ARGS)
 	char	   *set_clause = arg_text(fcinfo, 2, "set_clause");
 	char	   *pending = arg_text(fcinfo, 3, "pending");
 	int32		batch_size;
-	Interval   *pause = arg_interval(fcinfo, 5, "pause");
-	Interval   *max_lag = arg_interval(fcinfo, 6, "max_lag");
+	Interval   *pause = arg_interval(fcinfo, 5, "pause", true);
+	Interval   *max_lag = arg_interval(fcinfo, 6, "max_lag", false);
 	char	   *search_path = pstrdup(namespace_search_path);
 	Caller		caller = caller_identify();
 	CatalogSession session;
@@ -546,9 +657,11 @@ phase_backfill(PG_FUNCTION_ARGS)
 	char	   *relname;
 	char	   *check_name;
 	char	   *existing;
-	Oid			argtypes[9] = {INT8OID, OIDOID, TEXTOID, TEXTOID, TEXTOID, INT4OID,
-	INTERVALOID, INTERVALOID, TIMESTAMPTZOID};
-	Datum		values[9];
+	Oid			argtypes[11] = {INT8OID, OIDOID, TEXTOID, TEXTOID, TEXTOID, INT4OID,
+	INTERVALOID, INTERVALOID, TIMESTAMPTZOID, INT2ARRAYOID, OIDARRAYOID};
+	Datum		values[11];
+	Datum		key_attnums[INDEX_MAX_KEYS];
+	Datum		key_types[INDEX_MAX_KEYS];
 	HistoryEvent added = {"backfill_added", PHASE_NONE, PHASE_NONE, false, -1, NULL};
 	HistoryEvent started = {"backfill_started", PHASE_NONE, PHASE_NONE, false, -1, NULL};
 
@@ -566,7 +679,7 @@ phase_backfill(PG_FUNCTION_ARGS)
 	if (predicate_names_pg_temp(set_clause) || predicate_names_pg_temp(pending))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("backfill of table %s names the temporary schema", relname),
+				 errmsg("backfill of table \"%s\" names the temporary schema", relname),
 				 errdetail("A backfill runs with pg_temp searched last, like a check, and may not name pg_temp.")));
 	backfill_parse_set_clause(relname, set_clause, &key);
 	predicate_validate(check_name, pending);
@@ -587,12 +700,15 @@ phase_backfill(PG_FUNCTION_ARGS)
 				 errmsg("cannot add a backfill to change plan \"%s\"", plan.name),
 				 errdetail("The plan's owner role \"%s\" does not exist; a backfill runs as the plan's owner.",
 						   plan.owner_name)));
-	if (pg_class_aclcheck(relid, plan.owner, ACL_SELECT | ACL_UPDATE) != ACLCHECK_OK)
+	/* both rights: pg_class_aclcheck with a mask passes on either of them */
+	if (pg_class_aclcheck(relid, plan.owner, ACL_SELECT) != ACLCHECK_OK ||
+		pg_class_aclcheck(relid, plan.owner, ACL_UPDATE) != ACLCHECK_OK)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("the owner of change plan \"%s\" may not update table %s",
+				 errmsg("the owner of change plan \"%s\" may not read and update table \"%s\"",
 						plan.name, relname),
-				 errdetail("A backfill runs as the plan's owner, role \"%s\".", plan.owner_name)));
+				 errdetail("A backfill runs as the plan's owner, role \"%s\", which needs both SELECT and UPDATE on the table.",
+						   plan.owner_name)));
 	backfill_analyze(relname, plan.owner, search_path,
 					 backfill_update_sql(relname, &key, false, set_clause, pending), &key);
 
@@ -600,7 +716,7 @@ phase_backfill(PG_FUNCTION_ARGS)
 	if (existing != NULL && (strcmp(existing, "running") == 0 || strcmp(existing, "throttled") == 0))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_IN_USE),
-				 errmsg("backfill of table %s is running", relname),
+				 errmsg("backfill of table \"%s\" is running", relname),
 				 errdetail("A backfill that is not running may be registered again; it then starts over."),
 				 errhint("Cancel it first with SELECT phase_backfill_cancel(%s, %s).",
 						 quote_literal_cstr(plan.name), quote_literal_cstr(relname))));
@@ -614,20 +730,32 @@ phase_backfill(PG_FUNCTION_ARGS)
 	values[6] = IntervalPGetDatum(pause);
 	values[7] = IntervalPGetDatum(max_lag);
 	values[8] = TimestampTzGetDatum(plan.now);
+	/* the key walked, kept: the worker fails the backfill if it changes */
+	for (int i = 0; i < key.ncolumns; i++)
+	{
+		key_attnums[i] = Int16GetDatum(key.attnums[i]);
+		key_types[i] = ObjectIdGetDatum(key.types[i]);
+	}
+	values[9] = PointerGetDatum(construct_array(key_attnums, key.ncolumns, INT2OID,
+												sizeof(int16), true, TYPALIGN_SHORT));
+	values[10] = PointerGetDatum(construct_array(key_types, key.ncolumns, OIDOID,
+												 sizeof(Oid), true, TYPALIGN_INT));
 	if (SPI_execute_with_args("INSERT INTO phased_change.backfill AS b"
 							  " (plan_id, rel, set_clause, pending, search_path, batch_size,"
-							  "  pause, max_lag, status, registered_at)"
-							  " VALUES ($1, $2::pg_catalog.regclass, $3, $4, $5, $6, $7, $8, 'waiting', $9)"
+							  "  pause, max_lag, status, registered_at, key_attnums, key_types)"
+							  " VALUES ($1, $2::pg_catalog.regclass, $3, $4, $5, $6, $7, $8, 'waiting', $9,"
+							  "  $10, $11::pg_catalog.regtype[])"
 							  " ON CONFLICT (plan_id, rel) DO UPDATE SET"
 							  "  set_clause = excluded.set_clause, pending = excluded.pending,"
 							  "  search_path = excluded.search_path, batch_size = excluded.batch_size,"
 							  "  pause = excluded.pause, max_lag = excluded.max_lag,"
 							  "  status = 'waiting', rows_done = 0, rows_updated = 0, batches = 0,"
 							  "  last_key = NULL, registered_at = excluded.registered_at,"
+							  "  key_attnums = excluded.key_attnums, key_types = excluded.key_types,"
 							  "  started_at = NULL, finished_at = NULL, throttled_by = NULL,"
 							  "  last_error = NULL",
-							  9, argtypes, values, NULL, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "could not register the backfill of table %s", relname);
+							  11, argtypes, values, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not register the backfill of table \"%s\"", relname);
 
 	/* The migrate check, run as the plan's owner like any other. */
 	values[1] = CStringGetTextDatum(check_name);
@@ -643,7 +771,7 @@ phase_backfill(PG_FUNCTION_ARGS)
 							  " ON CONFLICT (plan_id, phase, name) DO UPDATE SET"
 							  "  predicate = excluded.predicate, search_path = excluded.search_path",
 							  5, argtypes, values, NULL, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "could not add the check of the backfill of table %s", relname);
+		elog(ERROR, "could not add the check of the backfill of table \"%s\"", relname);
 
 	added.detail = history_detail("table", relname, "set_clause", set_clause,
 								  "pending", pending, "batch_size", psprintf("%d", batch_size),
@@ -691,11 +819,11 @@ phase_backfill_cancel(PG_FUNCTION_ARGS)
 	if (status == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("change plan \"%s\" has no backfill of table %s", plan.name, relname)));
+				 errmsg("change plan \"%s\" has no backfill of table \"%s\"", plan.name, relname)));
 	if (strcmp(status, "done") == 0 || strcmp(status, "cancelled") == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("backfill of table %s is already %s", relname, status)));
+				 errmsg("backfill of table \"%s\" is already %s", relname, status)));
 
 	values[0] = Int64GetDatum(plan.plan_id);
 	values[1] = ObjectIdGetDatum(relid);
@@ -704,7 +832,7 @@ phase_backfill_cancel(PG_FUNCTION_ARGS)
 							  " SET status = 'cancelled', finished_at = $3, throttled_by = NULL"
 							  " WHERE plan_id = $1 AND rel = $2::pg_catalog.regclass",
 							  3, argtypes, values, NULL, false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "could not cancel the backfill of table %s", relname);
+		elog(ERROR, "could not cancel the backfill of table \"%s\"", relname);
 	event.detail = history_detail("table", relname, "status", status, NULL);
 	history_record(&plan, &caller, &event);
 	catalog_end(&session);
@@ -807,6 +935,22 @@ backfill_history(int64 plan_id, const char *event_name, const char *detail)
 }
 
 /*
+ * backfill_plan_exists
+ *		Whether a plan of that name exists (inside a catalog session).
+ */
+static bool
+backfill_plan_exists(const char *plan_name)
+{
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(plan_name)};
+
+	if (SPI_execute_with_args("SELECT FROM phased_change.plan WHERE name = $1",
+							  1, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the change plans");
+	return SPI_processed > 0;
+}
+
+/*
  * backfill_wait(plan text, rel regclass, timeout interval DEFAULT '30 seconds')
  *		Wait until the plan's backfill of the table is no longer waiting,
  *		running or throttled, or the timeout passes, and return its status
@@ -818,7 +962,7 @@ backfill_wait(PG_FUNCTION_ARGS)
 {
 	char	   *plan_name = arg_name(fcinfo, 0, "plan");
 	Oid			relid;
-	Interval   *timeout = arg_interval(fcinfo, 2, "timeout");
+	Interval   *timeout = arg_interval(fcinfo, 2, "timeout", true);
 	int64		timeout_ms = timeout->time / 1000 +
 		((int64) timeout->month * DAYS_PER_MONTH + timeout->day) * SECS_PER_DAY * 1000;
 	TimestampTz start = GetCurrentTimestamp();
@@ -828,6 +972,12 @@ backfill_wait(PG_FUNCTION_ARGS)
 
 	arg_require(fcinfo, 1, "rel");
 	relid = PG_GETARG_OID(1);
+	if (IsolationUsesXactSnapshot())
+		ereport(ERROR,
+				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
+				 errmsg("backfill_wait cannot run in a REPEATABLE READ or SERIALIZABLE transaction"),
+				 errdetail("It would read the backfill's status with the transaction's snapshot, which never sees the worker's progress."),
+				 errhint("Call it outside a transaction block, or in a READ COMMITTED one.")));
 	values[0] = CStringGetTextDatum(plan_name);
 	values[1] = ObjectIdGetDatum(relid);
 	for (int round = 0;; round++)
@@ -840,10 +990,14 @@ backfill_wait(PG_FUNCTION_ARGS)
 								  2, argtypes, values, NULL, false, 1) != SPI_OK_SELECT)
 			elog(ERROR, "could not read the backfills");
 		if (SPI_processed == 0)
+		{
+			if (!backfill_plan_exists(plan_name))
+				plan_not_found(plan_name);
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_OBJECT),
-					 errmsg("change plan \"%s\" has no backfill of table %s", plan_name,
+					 errmsg("change plan \"%s\" has no backfill of table \"%s\"", plan_name,
 							backfill_relation_name(relid))));
+		}
 		status = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 		status = MemoryContextStrdup(CurTransactionContext, status);
 		if (round % 100 == 0 && strcmp(status, "waiting") == 0 && !RecoveryInProgress())

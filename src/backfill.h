@@ -24,9 +24,13 @@
 typedef struct BackfillKey
 {
 	int			ncolumns;
+	AttrNumber	attnums[INDEX_MAX_KEYS];
 	char	   *names[INDEX_MAX_KEYS];	/* quoted */
 	Oid			types[INDEX_MAX_KEYS];
 } BackfillKey;
+
+/* The longest pause between batches, and wait of backfill_wait(). */
+#define BACKFILL_MAX_INTERVAL "1 day"
 
 /* backfill.c */
 extern void backfill_register_callbacks(void);
@@ -35,6 +39,7 @@ extern void backfill_kick(void);
 extern void backfill_resume_database(void);
 extern bool backfill_catalog_present(void);
 extern bool backfill_key_find(Relation rel, BackfillKey *key);
+extern bool backfill_key_find_same(Relation rel, const BackfillKey *stored, BackfillKey *key);
 extern char *backfill_relation_name(Oid relid);
 extern char *backfill_lock_sql(const char *relname, const BackfillKey *key, bool first);
 extern char *backfill_update_sql(const char *relname, const BackfillKey *key, bool first,

@@ -86,6 +86,7 @@ typedef struct BackfillJob
 	int			nkey;			/* 0: no key passed yet */
 	char	  **last_key;
 	char	   *relname;
+	BackfillKey stored_key;		/* attnums and types at registration */
 	BackfillKey key;
 } BackfillJob;
 
@@ -96,6 +97,53 @@ typedef struct BackfillSlot
 	TimestampTz due;
 	int			retries;
 } BackfillSlot;
+
+/*
+ * backfill_read_stored_key
+ *		The key stored at registration: its columns' attnums and types.
+ */
+static void
+backfill_read_stored_key(Datum attnums, Datum types, BackfillKey *key)
+{
+	Datum	   *elems;
+	int			n;
+
+	deconstruct_array(DatumGetArrayTypeP(attnums), INT2OID, sizeof(int16), true,
+					  TYPALIGN_SHORT, &elems, NULL, &key->ncolumns);
+	for (int i = 0; i < key->ncolumns && i < INDEX_MAX_KEYS; i++)
+	{
+		key->attnums[i] = DatumGetInt16(elems[i]);
+		key->names[i] = NULL;
+	}
+	deconstruct_array(DatumGetArrayTypeP(types), OIDOID, sizeof(Oid), true,
+					  TYPALIGN_INT, &elems, NULL, &n);
+	if (n != key->ncolumns || n > INDEX_MAX_KEYS)
+		elog(ERROR, "the stored key of a backfill is malformed");
+	for (int i = 0; i < n; i++)
+		key->types[i] = DatumGetObjectId(elems[i]);
+}
+
+/*
+ * backfill_stored_key_text
+ *		"a integer, b text": the stored key's columns (by their names now,
+ *		or their numbers when dropped) and types, for a message.
+ */
+static char *
+backfill_stored_key_text(Oid relid, const BackfillKey *stored)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (int i = 0; i < stored->ncolumns; i++)
+	{
+		char	   *name = get_attname(relid, stored->attnums[i], true);
+
+		appendStringInfo(&buf, "%s%s %s", i > 0 ? ", " : "",
+						 name ? quote_identifier(name) : psprintf("#%d", stored->attnums[i]),
+						 format_type_be(stored->types[i]));
+	}
+	return buf.data;
+}
 
 /*
  * backfill_read_job
@@ -111,13 +159,15 @@ backfill_read_job(int64 backfill_id, BackfillJob *job)
 	TupleDesc	desc;
 	bool		isnull;
 	Datum		last_key;
+	Datum		plan_id;
 
 	if (SPI_execute_with_args("SELECT b.plan_id, b.rel::pg_catalog.oid, b.set_clause, b.pending,"
 							  "  b.search_path, b.batch_size,"
 							  "  (pg_catalog.date_part('epoch', b.pause) * 1000)::pg_catalog.int8,"
 							  "  b.max_lag, b.last_key, p.owner::pg_catalog.text,"
 							  "  COALESCE((SELECT r.oid FROM pg_catalog.pg_roles r"
-							  "            WHERE r.rolname = p.owner), 0)"
+							  "            WHERE r.rolname = p.owner), 0),"
+							  "  b.key_attnums, b.key_types::pg_catalog.oid[]"
 							  " FROM phased_change.backfill b"
 							  " JOIN phased_change.plan p ON p.plan_id = b.plan_id"
 							  " WHERE b.backfill_id = $1 AND b.status = ANY (" BACKFILL_RUNNABLE ")"
@@ -129,6 +179,7 @@ backfill_read_job(int64 backfill_id, BackfillJob *job)
 		return false;
 	tuple = SPI_tuptable->vals[0];
 	desc = SPI_tuptable->tupdesc;
+	plan_id = SPI_getbinval(tuple, desc, 1, &isnull);
 	job->backfill_id = backfill_id;
 	job->plan_id = DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
 	job->relid = DatumGetObjectId(SPI_getbinval(tuple, desc, 2, &isnull));
@@ -155,14 +206,31 @@ backfill_read_job(int64 backfill_id, BackfillJob *job)
 	}
 	job->owner_name = SPI_getvalue(tuple, desc, 10);
 	job->owner = DatumGetObjectId(SPI_getbinval(tuple, desc, 11, &isnull));
-	return true;
+	backfill_read_stored_key(SPI_getbinval(tuple, desc, 12, &isnull),
+							 SPI_getbinval(tuple, desc, 13, &isnull), &job->stored_key);
+
+	/*
+	 * The plan as of now, with a fresh snapshot.  When the row lock above
+	 * waited (a registration of the backfill again), the recheck saw the
+	 * new backfill row but the plan row of the query's snapshot: a
+	 * rollback to expand committed meanwhile would go unseen.  Holding the
+	 * backfill row, no phase change can commit before this batch does.
+	 */
+	if (SPI_execute_with_args("SELECT FROM phased_change.plan p"
+							  " WHERE p.plan_id = $1 AND p.status = 'active' AND p.phase = 2",
+							  1, argtypes, &plan_id, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read change plan %lld", (long long) job->plan_id);
+	return SPI_processed > 0;
 }
 
 /*
  * backfill_open_job
  *		Check what a batch needs beyond the catalog row: the plan's owner,
- *		the table, and its key (found again each time: the table may have
- *		changed since the registration).
+ *		the table, and its key, found again each time (the table may have
+ *		changed since the registration).  The key must be the one stored at
+ *		registration, same columns, order and types: a last key of one key
+ *		says nothing of where another key's walk stands, and walking on
+ *		could skip rows, so a changed key fails the backfill.
  */
 static void
 backfill_open_job(BackfillJob *job)
@@ -179,15 +247,18 @@ backfill_open_job(BackfillJob *job)
 				 errmsg("the table of the backfill (OID %u) no longer exists", job->relid)));
 	rel = relation_open(job->relid, AccessShareLock);
 	job->relname = backfill_relation_name(job->relid);
-	if (!backfill_key_find(rel, &job->key))
+	if (!backfill_key_find_same(rel, &job->stored_key, &job->key))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("table %s no longer has a key a backfill can walk", job->relname)));
+				 errmsg("the key of table \"%s\" changed since the backfill was registered",
+						job->relname),
+				 errdetail("The backfill walks key (%s), which is no longer a primary key or unique key on NOT NULL columns of those types.",
+						   backfill_stored_key_text(job->relid, &job->stored_key)),
+				 errhint("Register the backfill again; it starts over from the first key.")));
 	relation_close(rel, AccessShareLock);
 	if (job->nkey != 0 && job->nkey != job->key.ncolumns)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("the key of table %s changed during the backfill", job->relname)));
+		elog(ERROR, "the last key of backfill %lld does not match its key",
+			 (long long) job->backfill_id);
 }
 
 /*
@@ -273,6 +344,12 @@ typedef struct BackfillRights
 	bool		was_suspended;
 } BackfillRights;
 
+/*
+ * backfill_rights_enter
+ *		Enter the rights; usage tracking is suspended too, and the caller
+ *		must restore it with usage_suspend(rights->was_suspended) in a
+ *		PG_FINALLY, as an error does not undo it.
+ */
 static void
 backfill_rights_enter(const BackfillJob *job, BackfillRights *rights)
 {
@@ -287,10 +364,14 @@ backfill_rights_enter(const BackfillJob *job, BackfillRights *rights)
 	rights->was_suspended = usage_suspend(true);
 }
 
+/*
+ * backfill_rights_leave
+ *		Leave the rights (after the usage suspension was restored).  On an
+ *		error, the (sub)transaction's abort restores the user and GUCs.
+ */
 static void
 backfill_rights_leave(BackfillRights *rights)
 {
-	usage_suspend(rights->was_suspended);
 	SetUserIdAndSecContext(rights->save_userid, rights->save_sec_context);
 	AtEOXact_GUC(true, rights->save_nestlevel);
 }
@@ -320,7 +401,7 @@ backfill_run_batch(const BackfillJob *job, int64 *updated, char ***last_key)
 		backfill_key_datums(key, job->last_key, values + 1, types + 1);
 	if (SPI_execute_with_args(backfill_lock_sql(job->relname, key, first),
 							  first ? 1 : 1 + n, types, values, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not lock a batch of table %s", job->relname);
+		elog(ERROR, "could not lock a batch of table \"%s\"", job->relname);
 	if (SPI_processed == 0)
 	{
 		*updated = 0;
@@ -343,7 +424,7 @@ backfill_run_batch(const BackfillJob *job, int64 *updated, char ***last_key)
 	if (SPI_execute_with_args(backfill_update_sql(job->relname, key, first,
 												  job->set_clause, job->pending),
 							  first ? n : 2 * n, types, values, NULL, false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "could not update a batch of table %s", job->relname);
+		elog(ERROR, "could not update a batch of table \"%s\"", job->relname);
 	*updated = (int64) SPI_processed;
 	return passed;
 }
@@ -452,7 +533,15 @@ backfill_step_in_transaction(int64 backfill_id, int64 *pause_ms)
 									backfill_key_text(&job.key, job.last_key)));
 
 	backfill_rights_enter(&job, &rights);
-	passed = backfill_run_batch(&job, &updated, &last_key);
+	PG_TRY();
+	{
+		passed = backfill_run_batch(&job, &updated, &last_key);
+	}
+	PG_FINALLY();
+	{
+		usage_suspend(rights.was_suspended);
+	}
+	PG_END_TRY();
 	backfill_rights_leave(&rights);
 
 	done = passed < job.batch_size;
@@ -476,18 +565,81 @@ backfill_step_in_transaction(int64 backfill_id, int64 *pause_ms)
 }
 
 /*
+ * backfill_error_contention
+ *		Whether an error is contention with other sessions, which the same
+ *		batch retried a moment later is unlikely to meet again: a lock
+ *		timeout, a deadlock or serialization failure.  Retried quietly.
+ */
+static bool
+backfill_error_contention(const ErrorData *edata)
+{
+	return edata->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE ||
+		ERRCODE_TO_CATEGORY(edata->sqlerrcode) == ERRCODE_TRANSACTION_ROLLBACK;
+}
+
+/*
  * backfill_error_passes
- *		Whether an error is one the same batch may not meet again: a lock
- *		or statement timeout, a deadlock or serialization failure, a
- *		shortage of memory or disk.
+ *		Whether an error is one the same batch may not meet again: the
+ *		contention above, a cancel (pg_cancel_backend, a statement
+ *		timeout), a shortage of memory, disk or connections.  The last two
+ *		may last: they are retried too, but said in the server log and in
+ *		last_error while they do.
  */
 static bool
 backfill_error_passes(const ErrorData *edata)
 {
-	return edata->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE ||
+	return backfill_error_contention(edata) ||
 		edata->sqlerrcode == ERRCODE_QUERY_CANCELED ||
-		ERRCODE_TO_CATEGORY(edata->sqlerrcode) == ERRCODE_TRANSACTION_ROLLBACK ||
 		ERRCODE_TO_CATEGORY(edata->sqlerrcode) == ERRCODE_INSUFFICIENT_RESOURCES;
+}
+
+/*
+ * backfill_record_retry
+ *		Say in last_error why a backfill retries its batch (it stays
+ *		running; the next batch that commits clears it), in a transaction
+ *		of its own.  Recording may fail for the very reason (a full disk):
+ *		the server log says it anyway, so a failure here is only logged.
+ */
+static void
+backfill_record_retry(int64 backfill_id, const char *message)
+{
+	MemoryContext context = CurrentMemoryContext;
+
+	PG_TRY();
+	{
+		CatalogSession session;
+		Oid			argtypes[2] = {INT8OID, TEXTOID};
+		Datum		values[2];
+
+		SetCurrentStatementStartTimestamp();
+		StartTransactionCommand();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		catalog_begin(&session);
+		values[0] = Int64GetDatum(backfill_id);
+		values[1] = CStringGetTextDatum(psprintf("retrying the batch: %s", message));
+		if (SPI_execute_with_args("UPDATE phased_change.backfill SET last_error = $2"
+								  " WHERE backfill_id = $1"
+								  "  AND status = ANY (" BACKFILL_RUNNABLE ")",
+								  2, argtypes, values, NULL, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "could not record the retry of backfill %lld", (long long) backfill_id);
+		catalog_end(&session);
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(context);
+		edata = CopyErrorData();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		ereport(LOG,
+				(errmsg("phased_change backfill %lld could not record its retry: %s",
+						(long long) backfill_id, edata->message)));
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(context);
 }
 
 /*
@@ -541,7 +693,7 @@ backfill_find_failing_key(BackfillJob *job)
 												columns, backfill_param_list(2, n)),
 									   columns),
 							  first ? 1 : 1 + n, types, values, NULL, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read a batch of table %s", job->relname);
+		elog(ERROR, "could not read a batch of table \"%s\"", job->relname);
 	keys = SPI_tuptable;
 
 	for (uint64 row = 0; row < keys->numvals && found == NULL; row++)
@@ -628,7 +780,15 @@ backfill_fail_in_transaction(int64 backfill_id, const char *message)
 
 			backfill_open_job(probe);
 			backfill_rights_enter(probe, &rights);
-			reason = backfill_find_failing_key(probe);
+			PG_TRY(2);
+			{
+				reason = backfill_find_failing_key(probe);
+			}
+			PG_FINALLY(2);
+			{
+				usage_suspend(rights.was_suspended);
+			}
+			PG_END_TRY(2);
 			backfill_rights_leave(&rights);
 			RollbackAndReleaseCurrentSubTransaction();
 		}
@@ -648,7 +808,8 @@ backfill_fail_in_transaction(int64 backfill_id, const char *message)
 	job.relname = probe->relname;
 	if (reason == NULL)
 	{
-		start = job.nkey == 0 || job.key.ncolumns == 0 ? pstrdup("the first batch") :
+		start = job.nkey == 0 ? pstrdup("the first batch") :
+			job.key.ncolumns == 0 ? pstrdup("the next batch") :
 			psprintf("the batch after %s", backfill_key_text(&job.key, job.last_key));
 		reason = psprintf("in %s: %s", start, message);
 	}
@@ -661,13 +822,13 @@ backfill_fail_in_transaction(int64 backfill_id, const char *message)
 							  " WHERE backfill_id = $1",
 							  2, argtypes, values, NULL, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "could not record the failure of backfill %lld", (long long) backfill_id);
+	ereport(LOG,
+			(errmsg("phased_change backfill of table \"%s\" failed: %s",
+					job.relname ? job.relname : psprintf("%u", job.relid), reason)));
 	backfill_history(job.plan_id, "backfill_failed",
 					 history_detail("table", job.relname ? job.relname :
 									psprintf("%u", job.relid),
 									"error", reason, NULL));
-	ereport(LOG,
-			(errmsg("phased_change backfill of %s failed: %s",
-					job.relname ? job.relname : psprintf("%u", job.relid), reason)));
 	catalog_end(&session);
 }
 
@@ -716,10 +877,18 @@ backfill_step(int64 backfill_id, int64 *pause_ms)
 		MemoryContextSwitchTo(context);
 		outcome = BACKFILL_FAILED;
 	}
-	else if (edata != NULL)
+	else if (edata != NULL && backfill_error_contention(edata))
 		ereport(DEBUG1,
 				(errmsg("phased_change backfill %lld retries its batch: %s",
 						(long long) backfill_id, edata->message)));
+	else if (edata != NULL)
+	{
+		/* a cancel or a shortage may last: say so where a DBA looks */
+		ereport(LOG,
+				(errmsg("phased_change backfill %lld retries its batch: %s",
+						(long long) backfill_id, edata->message)));
+		backfill_record_retry(backfill_id, edata->message);
+	}
 	return outcome;
 }
 

@@ -293,7 +293,7 @@ plan_closest_name(const char *name)
  *		Refuse an unknown plan name, naming the closest existing plan when
  *		one is close: a typo is not an invitation to create the plan.
  */
-static void
+void
 plan_not_found(const char *name)
 {
 	char	   *closest = plan_closest_name(name);

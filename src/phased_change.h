@@ -111,6 +111,7 @@ extern bool extension_owns_relation(Oid relid);
 extern void catalog_register_callbacks(void);
 extern Oid	extension_oid_current(void);
 extern bool extension_schema_holds(Oid namespace);
+extern void plan_not_found(const char *name);
 extern void plan_lock(const char *name, PlanRow *plan);
 extern void plan_require_active(const PlanRow *plan);
 extern void plan_require_privilege(const PlanRow *plan, const Caller *caller);

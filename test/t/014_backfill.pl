@@ -13,7 +13,10 @@
 #      throttled and says by which standby, and finishes once the standby
 #      catches up;
 #  (e) no free max_worker_processes slot: status waiting and a WARNING;
-#      after a restart with slots, the next phase_* call resumes it.
+#      after a restart with slots, the next phase_* call resumes it;
+#  (f) the worker's batch cancelled (pg_cancel_backend): retried, and said
+#      in last_error (status still running) and in the server log at LOG
+#      while it lasts; the lock timeouts that follow are plain retries.
 #
 # The library is not preloaded: the worker is started by the phase_* calls.
 
@@ -230,6 +233,70 @@ is($node->safe_psql('postgres',
 	'done', '(e) the next phase_* call with a free slot resumes it');
 is($node->safe_psql('postgres', qq{SELECT count(*) FROM user_profile WHERE $pending}),
 	'0', '(e) no row is pending');
+
+
+# (f) A batch that takes seconds (each row sleeps), cancelled while a
+# session waits to lock the table: the retries then time out on that lock,
+# so no batch commits and last_error keeps saying why the batch retries.
+$node->safe_psql(
+	'postgres', q{
+CREATE TABLE slow_table (id int PRIMARY KEY, v int);
+INSERT INTO slow_table SELECT i, NULL FROM generate_series(1, 20) i;
+CREATE FUNCTION slow_row() RETURNS boolean LANGUAGE plpgsql
+AS $$BEGIN PERFORM pg_sleep(1); RETURN true; END$$;
+SELECT phase_plan_create('bf-cancel', NULL, '0');
+SELECT phase_advance('bf-cancel');
+SELECT phase_backfill('bf-cancel', 'slow_table', 'v = id', 'v IS NULL AND slow_row()', 5);
+});
+my $in_batch = q{SELECT pid FROM pg_stat_activity
+	WHERE backend_type = 'phased_change backfill' AND state = 'active'
+	  AND query LIKE 'phased_change: backfill of public.slow_table%'};
+ok($node->poll_query_until('postgres', "SELECT EXISTS ($in_batch)"),
+	'(f) the worker runs a batch');
+my ($lock_in, $lock_out, $lock_err) =
+  ("BEGIN;\nLOCK slow_table IN EXCLUSIVE MODE;\nSELECT 'locked';\n", '', '');
+my $locker = IPC::Run::start(
+	[ $node->installed_command('psql'), '-XAtq', '-d', $node->connstr('postgres') ],
+	'<', \$lock_in, '>', \$lock_out, '2>', \$lock_err, IPC::Run::timeout(180));
+my $waiting = 0;
+for (my $try = 0; $try < 1800 && !$waiting; $try++)
+{
+	$locker->pump_nb;	# IPC::Run feeds the input only when pumped
+	$waiting = $node->safe_psql('postgres',
+		q{SELECT EXISTS (SELECT FROM pg_stat_activity
+			WHERE query LIKE 'LOCK slow_table%' AND wait_event_type = 'Lock')}) eq 't';
+	usleep(100_000) unless $waiting;
+}
+ok($waiting, '(f) a session waits for the batch to lock the table');
+$node->safe_psql('postgres', "SELECT pg_cancel_backend(pid) FROM ($in_batch) w");
+$locker->pump until $lock_out =~ /locked/;
+# (the batch cancelled is the first: no batch has committed, so the status
+# is still waiting; the standby of (d) may make it throttled)
+ok($node->poll_query_until('postgres',
+		q{SELECT last_error = 'retrying the batch: canceling statement due to user request'
+		  FROM phased_change.backfills WHERE plan = 'bf-cancel'}),
+	'(f) while it retries, last_error says why');
+like($node->safe_psql('postgres',
+		q{SELECT status FROM phased_change.backfills WHERE plan = 'bf-cancel'}),
+	qr/^(waiting|running|throttled)$/, '(f) and the backfill is not failed');
+my $log = slurp_file($node->logfile);
+like($log, qr/LOG:  phased_change backfill \d+ retries its batch: canceling statement due to user request/,
+	'(f) the server log says it at LOG');
+unlike($log, qr/LOG:  phased_change backfill \d+ retries its batch: canceling statement due to lock timeout/,
+	'(f) the lock timeouts are plain retries');
+$lock_in .= "COMMIT;\n";
+$locker->finish;
+$node->safe_psql('postgres',
+	q{CREATE OR REPLACE FUNCTION slow_row() RETURNS boolean LANGUAGE plpgsql
+	  AS $$BEGIN RETURN true; END$$});
+is($node->safe_psql('postgres',
+		q{SELECT phased_change.backfill_wait('bf-cancel', 'slow_table', '120 seconds')}),
+	'done', '(f) the backfill finishes once the table is free');
+is($node->safe_psql('postgres',
+		q{SELECT count(*) FILTER (WHERE v IS NULL) || '/' || COALESCE(
+			(SELECT last_error FROM phased_change.backfills WHERE plan = 'bf-cancel'), 'none')
+		  FROM slow_table}),
+	'0/none', '(f) no row left behind, and a committed batch cleared last_error');
 
 $node->stop;
 done_testing();
