@@ -741,6 +741,32 @@ backfill_find_failing_key(BackfillJob *job)
 }
 
 /*
+ * backfill_probe_failing_key
+ *		As the plan's owner, find the key of the row that makes the batch
+ *		fail; usage tracking is resumed even when the probe raises.
+ */
+static char *
+backfill_probe_failing_key(BackfillJob *probe)
+{
+	BackfillRights rights;
+	char	   *reason;
+
+	backfill_open_job(probe);
+	backfill_rights_enter(probe, &rights);
+	PG_TRY();
+	{
+		reason = backfill_find_failing_key(probe);
+	}
+	PG_FINALLY();
+	{
+		usage_suspend(rights.was_suspended);
+	}
+	PG_END_TRY();
+	backfill_rights_leave(&rights);
+	return reason;
+}
+
+/*
  * backfill_fail_in_transaction
  *		Mark a backfill failed, naming the key at fault when the batch's
  *		rows tried one by one show it, and record backfill_failed.
@@ -776,20 +802,7 @@ backfill_fail_in_transaction(int64 backfill_id, const char *message)
 		MemoryContextSwitchTo(context);
 		PG_TRY();
 		{
-			BackfillRights rights;
-
-			backfill_open_job(probe);
-			backfill_rights_enter(probe, &rights);
-			PG_TRY(2);
-			{
-				reason = backfill_find_failing_key(probe);
-			}
-			PG_FINALLY(2);
-			{
-				usage_suspend(rights.was_suspended);
-			}
-			PG_END_TRY(2);
-			backfill_rights_leave(&rights);
+			reason = backfill_probe_failing_key(probe);
 			RollbackAndReleaseCurrentSubTransaction();
 		}
 		PG_CATCH();
