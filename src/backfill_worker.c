@@ -802,7 +802,12 @@ backfill_fail_in_transaction(int64 backfill_id, const char *message)
 		MemoryContextSwitchTo(context);
 		PG_TRY();
 		{
+			/* what the probe found outlives its subtransaction */
 			reason = backfill_probe_failing_key(probe);
+			if (reason)
+				reason = MemoryContextStrdup(context, reason);
+			if (probe->relname)
+				probe->relname = MemoryContextStrdup(context, probe->relname);
 			RollbackAndReleaseCurrentSubTransaction();
 		}
 		PG_CATCH();
@@ -812,12 +817,12 @@ backfill_fail_in_transaction(int64 backfill_id, const char *message)
 			FlushErrorState();
 			RollbackAndReleaseCurrentSubTransaction();
 			reason = NULL;
+			probe->relname = job.relname;
 		}
 		PG_END_TRY();
 		MemoryContextSwitchTo(context);
 		CurrentResourceOwner = owner;
 	}
-	job.key = probe->key;
 	job.relname = probe->relname;
 	if (reason == NULL)
 	{

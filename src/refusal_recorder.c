@@ -382,12 +382,15 @@ recorder_kick(void)
  * recorder_error_passes
  *		Whether an error is one a later attempt may not meet: a lock or
  *		statement timeout, a serialization failure or deadlock, a shortage
- *		of memory or disk.
+ *		of memory or disk, or the history's table not found under its name
+ *		(a superuser renaming the catalog under the override, until it is
+ *		renamed back).
  */
 static bool
 recorder_error_passes(const ErrorData *edata)
 {
 	return edata->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE ||
+		edata->sqlerrcode == ERRCODE_UNDEFINED_TABLE ||
 		edata->sqlerrcode == ERRCODE_QUERY_CANCELED ||
 		ERRCODE_TO_CATEGORY(edata->sqlerrcode) == ERRCODE_TRANSACTION_ROLLBACK ||
 		ERRCODE_TO_CATEGORY(edata->sqlerrcode) == ERRCODE_INSUFFICIENT_RESOURCES;
