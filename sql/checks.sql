@@ -128,6 +128,8 @@ FROM phased_change.history h,
 WHERE h.plan = 'shadow-plan' AND h.event = 'verify_failed'
 ORDER BY r.name;
 SELECT phase_advance('shadow-plan');
+-- (the refusal is recorded asynchronously: wait, so that the latest event below is the verification)
+SELECT phased_change.recorder_wait();
 DROP TABLE backfill, shadow_only;
 DROP FUNCTION pg_temp.backfill_done();
 DROP OPERATOR pg_temp.= (boolean, boolean);

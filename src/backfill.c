@@ -436,28 +436,12 @@ backfill_update_sql(const char *relname, const BackfillKey *key, bool first,
 static void
 backfill_parse_set_clause(const char *relname, const char *set_clause, const BackfillKey *key)
 {
-	MemoryContext oldcontext = CurrentMemoryContext;
-	List	   *volatile stmts = NIL;
+	List	   *stmts;
 	UpdateStmt *update;
 	ListCell   *lc;
 
-	PG_TRY();
-	{
-		stmts = pc_raw_parser(psprintf("UPDATE %s SET %s\n", relname, set_clause));
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(oldcontext);
-		edata = CopyErrorData();
-		FlushErrorState();
-		ereport(ERROR,
-				(errcode(ERRCODE_SYNTAX_ERROR),
-				 errmsg("set_clause of the backfill of table \"%s\" does not parse", relname),
-				 errdetail("The parser said: %s.", edata->message)));
-	}
-	PG_END_TRY();
+	stmts = fragment_parse(psprintf("UPDATE %s SET %s\n", relname, set_clause),
+						   psprintf("set_clause of the backfill of table \"%s\"", relname));
 
 	if (list_length(stmts) != 1)
 		ereport(ERROR,

@@ -49,12 +49,14 @@ PG_FUNCTION_INFO_V1(phase_check_add);
 PG_FUNCTION_INFO_V1(phase_check_drop);
 
 /*
- * predicate_parse
- *		Run the raw parser over "SELECT <predicate>", turning a syntax error
- *		into an error about the check rather than about an internal query.
+ * fragment_parse
+ *		Run the raw parser over SQL built around a user's fragment (a
+ *		predicate, a SET list, an expression), turning a syntax error into
+ *		one about the fragment ("<what> does not parse") rather than about
+ *		an internal query.
  */
-static List *
-predicate_parse(const char *check_name, const char *sql)
+List *
+fragment_parse(const char *sql, const char *what)
 {
 	MemoryContext oldcontext = CurrentMemoryContext;
 	List	   *volatile stmts = NIL;
@@ -72,11 +74,31 @@ predicate_parse(const char *check_name, const char *sql)
 		FlushErrorState();
 		ereport(ERROR,
 				(errcode(ERRCODE_SYNTAX_ERROR),
-				 errmsg("predicate of check \"%s\" does not parse", check_name),
+				 errmsg("%s does not parse", what),
 				 errdetail("The parser said: %s.", edata->message)));
 	}
 	PG_END_TRY();
 	return stmts;
+}
+
+/*
+ * fragment_is_single_expression
+ *		Whether a parsed "SELECT <fragment>" is exactly one expression: no
+ *		clause of its own, no set operation, one target.
+ */
+bool
+fragment_is_single_expression(const Node *stmt)
+{
+	const SelectStmt *select = (const SelectStmt *) stmt;
+
+	return IsA(select, SelectStmt) &&
+		select->op == SETOP_NONE &&
+		list_length(select->targetList) == 1 &&
+		!(select->fromClause || select->whereClause || select->groupClause ||
+		  select->havingClause || select->windowClause || select->distinctClause ||
+		  select->sortClause || select->limitOffset || select->limitCount ||
+		  select->lockingClause || select->withClause || select->intoClause ||
+		  select->valuesLists);
 }
 
 /*
@@ -101,8 +123,8 @@ predicate_names_pg_temp(const char *predicate)
 void
 predicate_validate(const char *check_name, const char *predicate)
 {
-	List	   *stmts = predicate_parse(check_name, psprintf("SELECT %s", predicate));
-	SelectStmt *select;
+	List	   *stmts = fragment_parse(psprintf("SELECT %s", predicate),
+									   psprintf("predicate of check \"%s\"", check_name));
 
 	if (predicate_names_pg_temp(predicate))
 		ereport(ERROR,
@@ -118,15 +140,7 @@ predicate_validate(const char *check_name, const char *predicate)
 						check_name),
 				 errdetail("A predicate is a single boolean expression.")));
 
-	select = (SelectStmt *) ((RawStmt *) linitial(stmts))->stmt;
-	if (!IsA(select, SelectStmt) ||
-		select->op != SETOP_NONE ||
-		list_length(select->targetList) != 1 ||
-		select->fromClause || select->whereClause || select->groupClause ||
-		select->havingClause || select->windowClause || select->distinctClause ||
-		select->sortClause || select->limitOffset || select->limitCount ||
-		select->lockingClause || select->withClause || select->intoClause ||
-		select->valuesLists)
+	if (!fragment_is_single_expression(((RawStmt *) linitial(stmts))->stmt))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("predicate of check \"%s\" is not a single expression",

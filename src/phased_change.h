@@ -150,6 +150,8 @@ extern bool verification_verify_plan(const char *name, const Caller *caller,
 									 char **phase, bool *ok, bool *ready);
 
 /* checks.c */
+extern List *fragment_parse(const char *sql, const char *what);
+extern bool fragment_is_single_expression(const Node *stmt);
 extern void predicate_validate(const char *check_name, const char *predicate);
 extern bool predicate_names_pg_temp(const char *predicate);
 extern char *check_run_search_path(const char *stored);

@@ -95,28 +95,12 @@ sync_error_context(void *arg)
 static Node *
 sync_expression_parse(const SyncSource *source, const char *expression)
 {
-	MemoryContext oldcontext = CurrentMemoryContext;
-	List	   *volatile stmts = NIL;
+	List	   *stmts;
 	SelectStmt *select;
 
-	PG_TRY();
-	{
-		stmts = pc_raw_parser(psprintf("SELECT %s", expression));
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(oldcontext);
-		edata = CopyErrorData();
-		FlushErrorState();
-		ereport(ERROR,
-				(errcode(ERRCODE_SYNTAX_ERROR),
-				 errmsg("%s expression of sync \"%s -> %s\" does not parse",
-						source->which, source->from_col, source->to_col),
-				 errdetail("The parser said: %s.", edata->message)));
-	}
-	PG_END_TRY();
+	stmts = fragment_parse(psprintf("SELECT %s", expression),
+						   psprintf("%s expression of sync \"%s -> %s\"",
+									source->which, source->from_col, source->to_col));
 
 	if (list_length(stmts) != 1)
 		ereport(ERROR,
@@ -125,14 +109,7 @@ sync_expression_parse(const SyncSource *source, const char *expression)
 						source->which, source->from_col, source->to_col),
 				 errdetail("A sync expression is a single expression over the row being written.")));
 	select = (SelectStmt *) ((RawStmt *) linitial(stmts))->stmt;
-	if (!IsA(select, SelectStmt) ||
-		select->op != SETOP_NONE ||
-		list_length(select->targetList) != 1 ||
-		select->fromClause || select->whereClause || select->groupClause ||
-		select->havingClause || select->windowClause || select->distinctClause ||
-		select->sortClause || select->limitOffset || select->limitCount ||
-		select->lockingClause || select->withClause || select->intoClause ||
-		select->valuesLists)
+	if (!fragment_is_single_expression((Node *) select))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s expression of sync \"%s -> %s\" is not a single expression",
