@@ -1089,16 +1089,9 @@ phased_change_backfill_main(Datum main_arg)
 	Oid			database = DatumGetObjectId(main_arg);
 	LOCKTAG		tag;
 
-	pqsignal(SIGTERM, die);
-	BackgroundWorkerUnblockSignals();
-	/* As the bootstrap superuser; the batches run as each plan's owner. */
-	BackgroundWorkerInitializeConnectionByOid(database, InvalidOid, 0);
-	SetConfigOption("application_name", "phased_change backfill", PGC_USERSET, PGC_S_OVERRIDE);
-	SetConfigOption("lock_timeout", "5s", PGC_SUSET, PGC_S_OVERRIDE);
-	SetConfigOption("statement_timeout", "0", PGC_SUSET, PGC_S_OVERRIDE);
-	SetConfigOption("default_transaction_read_only", "off", PGC_SUSET, PGC_S_OVERRIDE);
+	/* the batches run as each plan's owner */
+	db_worker_connect(database, "phased_change backfill");
 	SetConfigOption("default_transaction_isolation", "read committed", PGC_SUSET, PGC_S_OVERRIDE);
-	pgstat_report_appname("phased_change backfill");
 
 	db_worker_lock_tag(&tag, database, DB_WORKER_BACKFILL);
 	while (LockAcquire(&tag, ExclusiveLock, true, true) != LOCKACQUIRE_NOT_AVAIL)

@@ -2,7 +2,9 @@
  *
  * db_worker.c
  *		At most one background worker of a kind per database, started on
- *		demand: the refusal recorder and the backfill worker.
+ *		demand: the refusal recorder and the backfill worker; and the start
+ *		shared by every per-database worker, the scheduler's included
+ *		(db_worker_connect).
  *
  * A running worker holds a session-level advisory lock on a tag no SQL
  * function can take (database, two fixed keys, a fourth field per kind).
@@ -17,7 +19,10 @@
 #include "postgres.h"
 
 #include "miscadmin.h"
+#include "pgstat.h"
 #include "postmaster/bgworker.h"
+#include "tcop/tcopprot.h"
+#include "utils/guc.h"
 
 #include "db_worker.h"
 
@@ -65,4 +70,25 @@ db_worker_start_if_idle(const LOCKTAG *tag, const char *function_name,
 	worker.bgw_notify_pid = 0;
 
 	return RegisterDynamicBackgroundWorker(&worker, NULL) ? DB_WORKER_STARTED : DB_WORKER_NO_SLOT;
+}
+
+/*
+ * db_worker_connect
+ *		The start of every per-database worker: signals, a connection to
+ *		the database as the bootstrap superuser, its name, and settings
+ *		that a database or role must not impose on it (a short lock_timeout
+ *		so that it yields to DDL, no statement_timeout, writable
+ *		transactions).  The work itself runs as each plan's owner.
+ */
+void
+db_worker_connect(Oid database, const char *name)
+{
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnectionByOid(database, InvalidOid, 0);
+	SetConfigOption("application_name", name, PGC_USERSET, PGC_S_OVERRIDE);
+	SetConfigOption("lock_timeout", "5s", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("statement_timeout", "0", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("default_transaction_read_only", "off", PGC_SUSET, PGC_S_OVERRIDE);
+	pgstat_report_appname(name);
 }

@@ -33,5 +33,6 @@ extern void db_worker_lock_tag(LOCKTAG *tag, Oid database, uint16 kind);
 extern DbWorkerStart db_worker_start_if_idle(const LOCKTAG *tag,
 											 const char *function_name,
 											 const char *type_name);
+extern void db_worker_connect(Oid database, const char *name);
 
 #endif							/* PHASED_CHANGE_DB_WORKER_H */

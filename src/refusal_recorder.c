@@ -738,15 +738,9 @@ phased_change_recorder_main(Datum main_arg)
 	char	   *dir;
 	LOCKTAG		tag;
 
-	pqsignal(SIGTERM, die);
-	BackgroundWorkerUnblockSignals();
-	/* As the bootstrap superuser; the inserts run as the extension owner. */
-	BackgroundWorkerInitializeConnectionByOid(database, InvalidOid, 0);
+	/* the inserts run as the extension owner */
+	db_worker_connect(database, "phased_change recorder");
 	SetConfigOption("synchronous_commit", "local", PGC_SUSET, PGC_S_OVERRIDE);
-	SetConfigOption("lock_timeout", "5s", PGC_SUSET, PGC_S_OVERRIDE);
-	SetConfigOption("statement_timeout", "0", PGC_SUSET, PGC_S_OVERRIDE);
-	SetConfigOption("default_transaction_read_only", "off", PGC_SUSET, PGC_S_OVERRIDE);
-	pgstat_report_appname("phased_change recorder");
 
 	dir = recorder_spool_dir(database);
 	recorder_lock_tag(&tag, database);

@@ -51,6 +51,7 @@
 #include "utils/timestamp.h"
 
 #include "backfill.h"
+#include "db_worker.h"
 #include "phased_change.h"
 #include "refusal_recorder.h"
 #include "scheduler.h"
@@ -421,14 +422,8 @@ phased_change_scheduler_database_main(Datum main_arg)
 	Oid			database = DatumGetObjectId(main_arg);
 	MemoryContext context;
 
-	pqsignal(SIGTERM, die);
-	BackgroundWorkerUnblockSignals();
-	BackgroundWorkerInitializeConnectionByOid(database, InvalidOid, 0);
-	SetConfigOption("application_name", "phased_change scheduler", PGC_USERSET, PGC_S_SESSION);
-	/* a plan locked by a long transaction is verified next round */
-	SetConfigOption("lock_timeout", "5s", PGC_SUSET, PGC_S_OVERRIDE);
-	SetConfigOption("statement_timeout", "0", PGC_SUSET, PGC_S_OVERRIDE);
-	SetConfigOption("default_transaction_read_only", "off", PGC_SUSET, PGC_S_OVERRIDE);
+	/* with a 5 s lock_timeout: a plan locked by a long transaction is verified next round */
+	db_worker_connect(database, "phased_change scheduler");
 
 	context = AllocSetContextCreate(TopMemoryContext, "phased_change scheduler database",
 									ALLOCSET_DEFAULT_SIZES);
